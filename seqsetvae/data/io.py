@@ -1,0 +1,149 @@
+"""Readers for the data contract (DESIGN.md section 3).
+
+Layout A: ``DATA_DIR/{train,valid,test}/<patient_id>.parquet`` with columns variable, value,
+minute and optional set_index; ``stats.csv`` (variable, mean, std); ``oc.csv`` (id, label).
+Layout B: one long parquet/CSV table with a patient id column and optional split column.
+Every reader returns plain pandas objects; failures raise DataError naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import DataError
+
+SPLITS = ("train", "valid", "test")
+EVENT_COLUMNS = ("variable", "value", "minute")
+DEFAULT_ID_COL = "ts_id"
+DEFAULT_LABEL_COL = "in_hospital_mortality"
+
+
+@dataclass
+class EventTable:
+    """Long events of one split: columns patient_id (str), variable (str), value, minute,
+    optional set_index; ``sources`` maps patient id to the file it came from."""
+
+    events: pd.DataFrame
+    sources: dict[str, str]
+    empty_patients: list[str]  # files that held no rows (kept so labels stay aligned)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A parquet or CSV file as a DataFrame; unreadable files raise DataError naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pandas()
+        if path.suffix in (".csv", ".gz"):
+            return pd.read_csv(path)
+    except (pa.ArrowException, OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+    raise DataError(f"{path}: expected a .parquet or .csv file")
+
+
+def require_columns(df: pd.DataFrame, columns, where: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {missing}; found {list(df.columns)}")
+
+
+def patient_files(data_dir: str | Path, split: str) -> list[Path]:
+    split_dir = Path(data_dir) / split
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir}: split directory not found")
+    return sorted(split_dir.glob("*.parquet"))
+
+
+def read_layout_a(data_dir: str | Path, split: str, columns=None) -> EventTable:
+    """All patient files of one split as one long table."""
+    frames, sources, empty = [], {}, []
+    for path in patient_files(data_dir, split):
+        pid = path.stem
+        df = read_table(path)
+        if columns is not None:
+            df = df[[c for c in columns if c in df.columns]]
+        require_columns(df, EVENT_COLUMNS, str(path))
+        sources[pid] = str(path)
+        if len(df) == 0:
+            empty.append(pid)
+            continue
+        df = df.copy()
+        df.insert(0, "patient_id", pid)
+        frames.append(df)
+    if not sources:
+        raise DataError(f"{Path(data_dir) / split}: no patient .parquet files")
+    events = pd.concat(frames, ignore_index=True) if frames else _empty_events()
+    return EventTable(events, sources, empty)
+
+
+def read_layout_b(path: str | Path, split: str | None = None, patient_col: str = "patient_id",
+                  split_col: str = "split") -> EventTable:
+    """One long table; ``split`` selects rows of that split when the table has a split column."""
+    df = read_table(path)
+    require_columns(df, (patient_col, *EVENT_COLUMNS), str(path))
+    if split is not None and split_col in df.columns:
+        df = df[df[split_col].astype(str) == split]
+    df = df.rename(columns={patient_col: "patient_id"})
+    df["patient_id"] = df["patient_id"].astype(str)
+    sources = {pid: f"{path} (patient {pid})" for pid in df["patient_id"].unique()}
+    return EventTable(df.reset_index(drop=True), sources, [])
+
+
+def read_stats(path: str | Path) -> pd.DataFrame:
+    """The params map: index variable (str), columns mean, std (float)."""
+    df = read_table(path)
+    require_columns(df, ("variable", "mean", "std"), str(path))
+    df = df.assign(variable=df["variable"].astype(str))
+    dup = df["variable"][df["variable"].duplicated()]
+    if len(dup):
+        raise DataError(f"{path}: variable(s) listed twice: {sorted(set(dup))}")
+    for col in ("mean", "std"):
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = df["variable"][~np.isfinite(num.to_numpy(dtype=float))]
+        if len(bad):
+            raise DataError(f"{path}: column {col!r} is not a finite number for variable(s) "
+                            f"{list(bad)}")
+        df[col] = num.astype(float)
+    return df.set_index("variable")[["mean", "std"]]
+
+
+def read_labels(path: str | Path, id_col: str = DEFAULT_ID_COL,
+                label_col: str = DEFAULT_LABEL_COL) -> pd.Series:
+    """Labels indexed by patient id (str). Raises on duplicates, missing or non-binary labels."""
+    df = read_table(path)
+    require_columns(df, (id_col, label_col), str(path))
+    ids = df[id_col].astype(str)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise DataError(f"{path}: patient(s) with more than one label row: {sorted(set(dup))[:10]}")
+    raw = pd.to_numeric(df[label_col], errors="coerce")
+    bad = ~raw.isin([0, 1])
+    if bad.any():
+        rows = [f"row {i + 2} (patient {ids.iloc[i]}: {df[label_col].iloc[i]!r})"
+                for i in np.flatnonzero(bad.to_numpy())[:10]]
+        raise DataError(f"{path}: column {label_col!r} must be 0 or 1; bad: {', '.join(rows)}")
+    return pd.Series(raw.to_numpy(dtype=np.float32), index=ids.to_numpy(), name=label_col)
+
+
+def read_embeddings(path: str | Path, key_col: str = "Key") -> pd.DataFrame:
+    """cached.csv: one row per variable, a key column and D float columns."""
+    df = read_table(path)
+    require_columns(df, (key_col,), str(path))
+    df = df.assign(**{key_col: df[key_col].astype(str)}).set_index(key_col)
+    values = df.apply(pd.to_numeric, errors="coerce")
+    if values.shape[1] == 0 or not np.isfinite(values.to_numpy(dtype=float)).all():
+        raise DataError(f"{path}: embedding columns must be finite floats")
+    return values.astype(np.float32)
+
+
+def _empty_events() -> pd.DataFrame:
+    return pd.DataFrame({"patient_id": pd.Series(dtype=str), "variable": pd.Series(dtype=str),
+                         "value": pd.Series(dtype=float), "minute": pd.Series(dtype=float)})

@@ -1,0 +1,142 @@
+"""The packed (ragged) in-memory dataset, built once per split.
+
+Events are stored flat, grouped by set, sets grouped by patient; two offset arrays recover the
+nesting. Collation into padded [B, S, N] tensors is pure index arithmetic (see collate.py).
+The known traps of the original loader are errors or warnings that name their location:
+unlabelled patients, variables missing from stats, std == 0 and unsorted rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, preview, warn
+from .io import EventTable
+
+
+@dataclass
+class PackedData:
+    patient_ids: np.ndarray  # [P] str
+    labels: np.ndarray  # [P] float32 in {0, 1}
+    set_offsets: np.ndarray  # [P + 1] int64: sets of patient p are set_offsets[p]:set_offsets[p+1]
+    event_offsets: np.ndarray  # [num_sets + 1] int64
+    set_times: np.ndarray  # [num_sets] float32, minutes
+    var_idx: np.ndarray  # [E] int64 into `variables`
+    values: np.ndarray  # [E] float32, z-scored
+    variables: list[str]
+
+    def __len__(self) -> int:
+        return len(self.patient_ids)
+
+    @property
+    def num_sets(self) -> np.ndarray:
+        return np.diff(self.set_offsets)
+
+    @property
+    def set_sizes(self) -> np.ndarray:
+        return np.diff(self.event_offsets)
+
+    @property
+    def num_events(self) -> int:
+        return len(self.values)
+
+
+def pack(table: EventTable, stats: pd.DataFrame, labels: pd.Series,
+         unknown_variables: str = "error") -> PackedData:
+    """Z-score, group into sets and pack one split.
+
+    ``unknown_variables``: "error" (default) or "drop" (events of variables absent from stats are
+    removed with a warning naming them). Never keeps raw values silently.
+    """
+    ev = table.events
+    variables = list(stats.index)
+    _check_stats(stats)
+    _check_finite(ev, table)
+
+    pid_list = sorted(table.sources)
+    missing = [p for p in pid_list if p not in labels.index]
+    if missing:
+        raise DataError(f"{len(missing)} patient(s) have no label: {preview(missing)} "
+                        f"(first file: {table.sources[missing[0]]}); a missing label is not 0")
+
+    var_idx = pd.Index(variables).get_indexer(ev["variable"].astype(str))
+    unknown = var_idx < 0
+    if unknown.any():
+        names = sorted(ev["variable"][unknown].astype(str).unique())
+        where = preview(sorted(ev["patient_id"][unknown].unique()))
+        msg = f"variable(s) {preview(names)} not in stats (patients {where})"
+        if unknown_variables != "drop":
+            raise DataError(msg + "; add them to stats.csv or pass unknown_variables='drop'")
+        warn(msg + "; their events were dropped")
+        ev, var_idx = ev[~unknown], var_idx[~unknown]
+
+    mean = stats["mean"].to_numpy(np.float64)[var_idx]
+    std = stats["std"].to_numpy(np.float64)[var_idx]
+    values = ((ev["value"].to_numpy(np.float64) - mean) / std).astype(np.float32)
+
+    key = ev["set_index"].to_numpy() if "set_index" in ev.columns else ev["minute"].to_numpy()
+    minute = ev["minute"].to_numpy(np.float64)
+    patient_code = pd.Categorical(ev["patient_id"], categories=pid_list).codes
+    _warn_unsorted(patient_code, key, pid_list, table)
+
+    # Stable sort by (patient, set key): a set is every row of a patient with the same key, no
+    # matter where the rows sit in the file.
+    order = np.lexsort((key, patient_code))
+    patient_code, key, minute = patient_code[order], key[order], minute[order]
+    var_idx, values = var_idx[order], values[order]
+
+    new_set = np.ones(len(order), dtype=bool)
+    if len(order):
+        new_set[1:] = (patient_code[1:] != patient_code[:-1]) | (key[1:] != key[:-1])
+    set_starts = np.flatnonzero(new_set)
+    event_offsets = np.append(set_starts, len(order)).astype(np.int64)
+    set_patient = patient_code[set_starts]
+    set_times = np.minimum.reduceat(minute, set_starts) if len(order) else np.zeros(0)
+    sets_per_patient = np.bincount(set_patient, minlength=len(pid_list))
+    set_offsets = np.concatenate([[0], np.cumsum(sets_per_patient)]).astype(np.int64)
+
+    return PackedData(
+        patient_ids=np.asarray(pid_list, dtype=object),
+        labels=labels.reindex(pid_list).to_numpy(np.float32),
+        set_offsets=set_offsets,
+        event_offsets=event_offsets,
+        set_times=set_times.astype(np.float32),
+        var_idx=var_idx.astype(np.int64),
+        values=values,
+        variables=variables,
+    )
+
+
+def _check_stats(stats: pd.DataFrame) -> None:
+    bad = stats.index[~(stats["std"].to_numpy() > 0)]
+    if len(bad):
+        raise DataError(f"stats: std must be > 0; variable(s) {preview(bad)} have std "
+                        f"{preview(stats.loc[bad, 'std'].tolist())} (would divide by zero)")
+
+
+def _check_finite(ev: pd.DataFrame, table: EventTable) -> None:
+    for col in ("value", "minute"):
+        num = pd.to_numeric(ev[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(num)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            pid = ev["patient_id"].iloc[first]
+            rows = ev.index[bad]
+            raise DataError(f"{table.sources.get(pid, pid)}: column {col!r} has {bad.sum()} "
+                            f"non-finite or non-numeric value(s), first {ev[col].iloc[first]!r} "
+                            f"(patient {pid}); table rows {preview(rows)}")
+        ev[col] = num  # numeric from here on (no-op when already float)
+
+
+def _warn_unsorted(patient_code: np.ndarray, key: np.ndarray, pid_list, table: EventTable) -> None:
+    if len(key) < 2:
+        return
+    same = patient_code[1:] == patient_code[:-1]
+    back = same & (key[1:] < key[:-1])
+    if back.any():
+        pids = sorted({pid_list[c] for c in patient_code[1:][back]})
+        warn(f"rows not sorted by time for {len(pids)} patient(s): "
+             f"{preview(table.sources[p] for p in pids)}; sets were grouped by key, not by row order")

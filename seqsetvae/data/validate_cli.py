@@ -1,0 +1,5 @@
+"""`seqsetvae check-data` (placeholder until the validation library lands)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""`seqsetvae train` / `diagnose` / `compare` (placeholder)."""
+
+
+def register(sub) -> None:
+    pass
