@@ -127,7 +127,7 @@ def read_labels(path: str | Path, id_col: str = DEFAULT_ID_COL,
     raw = pd.to_numeric(df[label_col], errors="coerce")
     bad = ~raw.isin([0, 1])
     if bad.any():
-        rows = [f"row {i + 2} (patient {ids.iloc[i]}: {df[label_col].iloc[i]!r})"
+        rows = [f"row {i + 2} (patient {ids.iloc[i]}: {df[label_col].iloc[i]})"
                 for i in np.flatnonzero(bad.to_numpy())[:10]]
         raise DataError(f"{path}: column {label_col!r} must be 0 or 1; bad: {', '.join(rows)}")
     return pd.Series(raw.to_numpy(dtype=np.float32), index=ids.to_numpy(), name=label_col)

@@ -126,7 +126,7 @@ def _check_finite(ev: pd.DataFrame, table: EventTable) -> None:
             pid = ev["patient_id"].iloc[first]
             rows = ev.index[bad]
             raise DataError(f"{table.sources.get(pid, pid)}: column {col!r} has {bad.sum()} "
-                            f"non-finite or non-numeric value(s), first {ev[col].iloc[first]!r} "
+                            f"non-finite or non-numeric value(s), first {ev[col].iloc[first]} "
                             f"(patient {pid}); table rows {preview(rows)}")
         ev[col] = num  # numeric from here on (no-op when already float)
 
