@@ -13,7 +13,7 @@ def random_packed(num_patients: int, max_sets: int, max_events: int, num_variabl
                   seed: int = 0, min_sets: int = 1, min_events: int = 1) -> PackedData:
     rng = np.random.default_rng(seed)
     n_sets = rng.integers(min_sets, max_sets + 1, num_patients)
-    sizes = rng.integers(min_events, max_events + 1, int(n_sets.sum()))
+    sizes = rng.integers(min_events, min(max_events, num_variables) + 1, int(n_sets.sum()))
     times = np.concatenate([np.sort(rng.uniform(0, 5000, n)) for n in n_sets]).astype(np.float32)
     num_events = int(sizes.sum())
     return PackedData(
@@ -22,7 +22,9 @@ def random_packed(num_patients: int, max_sets: int, max_events: int, num_variabl
         set_offsets=np.concatenate([[0], np.cumsum(n_sets)]).astype(np.int64),
         event_offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         set_times=times,
-        var_idx=rng.integers(0, num_variables, num_events),
+        # a set holds each variable at most once, as in real data (set_index / minute grouping)
+        var_idx=np.concatenate([rng.choice(num_variables, k, replace=False) for k in sizes])
+        if num_events else np.zeros(0, np.int64),
         values=rng.normal(size=num_events).astype(np.float32) * 2,
         variables=[f"v{i}" for i in range(num_variables)],
     )

@@ -1,5 +1,107 @@
-"""`seqsetvae train` / `diagnose` / `compare` (placeholder)."""
+"""`seqsetvae train`: the seed guide's flags plus presets, overrides, resume and precision."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ..cli import add_config_flags, add_data_source_flags, data_source, flag, resolved_config
+from ..data.errors import DataError
+from .checkpoint import CheckpointError
+from .trainer import RunOptions, Trainer, TrainingError
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
+    table = source.embeddings()
+    if table is None:
+        return None
+    missing = [v for v in variables if v not in table.index]
+    if missing:
+        raise DataError(f"{source.embeddings_path}: no embedding row for variable(s) {missing[:10]}")
+    return torch.from_numpy(table.loc[variables].to_numpy())
+
+
+def validate_or_exit(source) -> None:
+    """Run the dataset checks before the first step; errors stop the run with their locations."""
+    from ..data.validate import validate_dataset
+
+    report = validate_dataset(source, splits=("train", "valid"))
+    for finding in report.warnings:
+        print(f"warning: {finding}", file=sys.stderr)
+    if report.errors:
+        lines = "\n".join(f"  {f}" for f in report.errors)
+        raise DataError(f"the dataset has {len(report.errors)} error(s):\n{lines}")
+
+
+def cmd_train(args) -> int:
+    cfg = resolved_config(args)
+    overrides = {k: getattr(args, k) for k in ("batch_size", "max_epochs", "precision")
+                 if getattr(args, k) is not None}
+    cfg = cfg.replace(**overrides)
+    source = data_source(args)
+    if not args.skip_checks:
+        validate_or_exit(source)
+    stats, labels = source.stats(), source.labels()
+    train = source.load("train", stats=stats, labels=labels)
+    valid = source.load("valid", stats=stats, labels=labels)
+    options = RunOptions(out_dir=args.out, device=args.device or default_device(), seed=args.seed,
+                         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every,
+                         progress=not args.no_progress, tensorboard=args.tensorboard,
+                         max_sets=args.max_sets)
+    try:
+        trainer = Trainer(cfg, train, valid, options, embeddings=embedding_tensor(source, train.variables))
+        summary = trainer.fit(resume_from=pick_resume(trainer, args.resume))
+    except (TrainingError, CheckpointError) as exc:
+        print(f"seqsetvae train: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2, default=float))
+    return 0 if not summary["stop_reason"].startswith("non-finite") else 3
+
+
+def pick_resume(trainer: Trainer, resume: str | None):
+    """`--resume` alone: the run's last checkpoint, falling back to the previous one if the
+    last is damaged. `--resume FILE`: exactly that file."""
+    if resume is None:
+        return None
+    if resume != "auto":
+        return Path(resume)
+    from .checkpoint import load_checkpoint
+
+    for path in trainer.resume_candidates():
+        if not path.exists():
+            continue
+        try:
+            load_checkpoint(path)
+            return path
+        except CheckpointError as exc:
+            print(f"warning: {exc}; trying an older checkpoint", file=sys.stderr)
+    print("warning: no usable checkpoint to resume from; starting fresh", file=sys.stderr)
+    return None
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("train", help="train SeqSetVAE", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_data_source_flags(p)
+    add_config_flags(p)
+    flag(p, "--batch_size", type=int, help="patients per micro-batch (overrides the config)")
+    flag(p, "--max_epochs", type=int, help="overrides the config")
+    flag(p, "--max_steps", type=int, help="stop after this many optimizer steps")
+    flag(p, "--out", type=Path, default=Path("runs/latest"), help="run directory")
+    flag(p, "--resume", nargs="?", const="auto", help="resume from OUT/checkpoints/last.pt or FILE")
+    flag(p, "--device", help="cpu or cuda (default: cuda when available)")
+    flag(p, "--precision", choices=["fp32", "bf16", "fp16"], help="overrides the config")
+    flag(p, "--seed", type=int, default=0)
+    flag(p, "--checkpoint_every", type=int, default=50, help="optimizer steps between checkpoints")
+    flag(p, "--max_sets", type=int, help="keep each patient's latest sets")
+    flag(p, "--tensorboard", action="store_true")
+    flag(p, "--no_progress", action="store_true")
+    flag(p, "--skip_checks", action="store_true", help="do not validate the data first")
+    p.set_defaults(func=cmd_train)
