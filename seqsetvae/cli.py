@@ -126,10 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommand_modules():
     """Subcommands that live beside their library code; each module has ``register(sub)``."""
+    from . import diagnostics_cli
     from .data import validate_cli
+    from .stability import cli as compare_cli
     from .train import cli as train_cli
 
-    return [train_cli.register, validate_cli.register]
+    return [train_cli.register, diagnostics_cli.register, compare_cli.register,
+            validate_cli.register]
 
 
 def main(argv: list[str] | None = None) -> int:

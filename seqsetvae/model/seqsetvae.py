@@ -60,8 +60,9 @@ class SeqSetVAE(nn.Module):
             ISAB(d, cfg.set_heads, cfg.num_inducing, cfg.dropout) for _ in range(cfg.levels))
         self.pool = PMA(d, cfg.set_heads, cfg.dropout)
         self.posterior = nn.Linear(d, 2 * latent)
-        # start near the prior (KL ~ 0) so the KL term does not dwarf the others at step 0
-        nn.init.normal_(self.posterior.weight, std=0.01 / d**0.5)
+        # posterior means start at about N(0, 0.2^2): close enough to the prior that the KL term
+        # does not dwarf the others at step 0, far enough that latents differ between sets
+        nn.init.normal_(self.posterior.weight, std=0.2 / d**0.5)
         nn.init.zeros_(self.posterior.bias)
 
         self.z_in = nn.Linear(latent, d)

@@ -1,0 +1,69 @@
+"""Sessions: tests, stability (device x precision), data_checks, bench, bench_gate, lint.
+
+Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
+and the package once, and no session downloads torch again.
+`nox` alone runs what CI runs; CUDA sessions skip without a GPU unless REQUIRE_CUDA=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests", "data_checks", "stability", "bench_gate"]
+nox.options.error_on_missing_interpreters = True
+
+MATRIX = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "bf16"), ("cuda", "fp16")]
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@nox.session
+def tests(session):
+    session.run("pytest", "tests", "-q", *session.posargs)
+
+
+@nox.session
+@nox.parametrize(("device", "precision"), MATRIX, ids=[f"{d}-{p}" for d, p in MATRIX])
+def stability(session, device, precision):
+    if device == "cuda" and not _cuda_available():
+        if os.environ.get("REQUIRE_CUDA") == "1":
+            session.error("REQUIRE_CUDA=1 but no CUDA GPU is visible")
+        session.skip("no CUDA GPU visible (set REQUIRE_CUDA=1 to make this an error)")
+    session.run("pytest", "stability_suite", "-q", "-p", "no:cacheprovider",
+                f"--device={device}", f"--precision={precision}", *session.posargs)
+
+
+@nox.session
+def data_checks(session):
+    session.run("pytest", "data_checks", "-q", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """Full benchmarks; JSON lands in .benchmarks/bench.json."""
+    os.makedirs(".benchmarks", exist_ok=True)
+    session.run("pytest", "benchmarks", "--benchmark-json=.benchmarks/bench.json",
+                "--benchmark-columns=min,median,max,rounds", *session.posargs)
+
+
+@nox.session
+def bench_gate(session):
+    """The CI gate: a short benchmark run whose assertions are same-run ratios."""
+    session.run("pytest", "benchmarks", "-m", "gate", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session):
+    if shutil.which("ruff") is None:
+        session.error("ruff is not installed: pip install -e '.[test]'")
+    session.run("ruff", "check", ".")

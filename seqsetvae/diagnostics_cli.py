@@ -1,0 +1,62 @@
+"""`seqsetvae diagnose --checkpoint F --data_dir DIR`: load a checkpoint, run a few batches and
+print each finding with the config field to change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cli import add_data_source_flags, data_source, flag
+from .config import Config
+from .data import DataError, collate
+from .diagnostics import (analyze_gradients, analyze_loss_components,
+                          analyze_parameter_distributions, generate_diagnostic_report)
+from .model import build_model
+from .stability.collapse import posterior_health
+from .train.checkpoint import load_checkpoint
+from .train.metrics import read_jsonl
+
+
+def cmd_diagnose(args) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = Config.from_flat(json.loads(ckpt["config"]), source=str(args.checkpoint))
+    variables = json.loads(ckpt["variables"])
+    data = data_source(args).load(args.split)
+    if list(data.variables) != variables:
+        raise DataError(f"{args.checkpoint}: trained on variables {variables[:5]}..., the data "
+                        f"has {list(data.variables)[:5]}...")
+    model = build_model(len(variables), cfg)
+    model.load_state_dict(ckpt["model"])
+    batch = collate(data, np.arange(min(args.patients, len(data))))
+    step = ckpt["trainer"]["step"]
+
+    model.train()
+    torch.manual_seed(0)
+    out = model(batch, step=step)
+    out.loss.backward()
+    report = generate_diagnostic_report(
+        model, analyze_gradients(model), analyze_loss_components(out),
+        analyze_parameter_distributions(model), posterior_health(model, batch), config=cfg,
+        grad_norm_history=_grad_history(Path(args.checkpoint)))
+    report.run = {"checkpoint": str(args.checkpoint), "optimizer_step": step,
+                  "patients": int(batch.labels.numel()), "split": args.split}
+    print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report)
+    return 0
+
+
+def _grad_history(checkpoint: Path) -> list[float] | None:
+    metrics = checkpoint.parent.parent / "metrics.jsonl"
+    return [r["grad_norm"] for r in read_jsonl(metrics)] if metrics.is_file() else None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("diagnose", help="diagnose a checkpoint: gradients, losses, posterior")
+    flag(p, "--checkpoint", type=Path, required=True)
+    add_data_source_flags(p)
+    flag(p, "--split", default="valid")
+    flag(p, "--patients", type=int, default=64, help="patients in the diagnostic batch")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diagnose)
