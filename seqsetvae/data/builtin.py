@@ -51,7 +51,8 @@ def generate_synthetic(spec: SyntheticSpec) -> tuple[dict[str, pd.DataFrame], pd
         pid = f"p{p:05d}"
         r, g = rng.normal(size=2)
         n_sets = int(rng.integers(spec.min_sets, spec.max_sets + 1))
-        minutes = np.cumsum(rng.exponential(60.0, n_sets)).round(1)
+        # at least 0.1 min apart after rounding, so two sets never share a minute
+        minutes = np.cumsum(rng.exponential(60.0, n_sets) + 0.1).round(1)
         rows = []
         for s in range(n_sets):
             size = int(np.clip(1 + rng.poisson(spec.mean_set_size - 1), 1,

@@ -1,0 +1,77 @@
+"""Checks on the per-variable tables: stats coverage and std > 0 (the original code kept raw
+values for unknown variables and divided by a zero std), and the optional embedding table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .checks_base import Finding, RawData, capped, error, rows_at, warning
+from .checks_events import Bounds
+from .errors import preview
+
+
+def _stats_variables(d: RawData) -> pd.Series | None:
+    if d.stats is None or "variable" not in d.stats.columns:
+        return None
+    return d.stats["variable"].astype(str)
+
+
+def check_stats_coverage(d: RawData, bounds: Bounds) -> list[Finding]:
+    known = _stats_variables(d)
+    if known is None:
+        return []
+    ev = d.events[d.variable_ok]
+    seen = ev.groupby("variable", sort=True)["patient_id"].unique()
+    unknown = seen.index[~seen.index.isin(known)]
+    out = capped([error("stats_coverage", f"variable {v!r} is not in {d.stats_file} (patients "
+                        f"{preview(sorted(seen[v]))}); it cannot be z-scored",
+                        f"variable {v}") for v in unknown], "unknown variables")
+    unused = sorted(set(known) - set(seen.index))
+    if unused and len(ev):
+        out.append(warning("stats_coverage", f"{len(unused)} variable(s) in stats never occur in "
+                           f"the checked splits: {preview(unused)}", d.stats_file))
+    return out
+
+
+def check_stats_std(d: RawData, bounds: Bounds) -> list[Finding]:
+    known = _stats_variables(d)
+    if known is None or "std" not in d.stats.columns:
+        return []
+    std = pd.to_numeric(d.stats["std"], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(np.isfinite(std) & (std <= 0))  # non-finite: the schema check's
+    return [error("stats_std", f"variable {known.iloc[r]!r} has std {std[r]}; z-scoring would "
+                  f"divide by zero (or flip signs)", f"variable {known.iloc[r]} "
+                  f"({rows_at(d.stats_file, [r])})") for r in bad]
+
+
+def check_embeddings(d: RawData, bounds: Bounds, key_col: str = "Key") -> list[Finding]:
+    """cached.csv (optional): a row per variable, every row the same width, all finite."""
+    if d.embeddings is None:
+        return []
+    emb, where = d.embeddings, d.embeddings_file
+    if key_col not in emb.columns:
+        return [error("embeddings", f"key column {key_col!r} missing; found {list(emb.columns)}",
+                      where)]
+    keys = emb[key_col].astype(str)
+    values = emb.drop(columns=key_col).apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    out = []
+    if values.shape[1] == 0:
+        return [error("embeddings", "no embedding columns besides the key", where)]
+    filled = (~np.isnan(values)).sum(axis=1)
+    width = int(np.bincount(filled).argmax())  # the usual row width
+    for r in np.flatnonzero(filled != width)[:20]:
+        out.append(error("embeddings", f"row for {keys.iloc[r]!r} has {filled[r]} values, most "
+                         f"rows have {width}", rows_at(where, [r])))
+    nonfinite = np.flatnonzero((~np.isfinite(values) & ~np.isnan(values)).any(axis=1))
+    for r in nonfinite[:20]:
+        out.append(error("embeddings", f"row for {keys.iloc[r]!r} has non-finite values",
+                         rows_at(where, [r])))
+    dup = sorted(set(keys[keys.duplicated()]))
+    if dup:
+        out.append(error("embeddings", f"variable(s) with several rows: {preview(dup)}", where))
+    known = _stats_variables(d)
+    needed = set(known) if known is not None else set(d.events["variable"][d.variable_ok])
+    out += capped([error("embeddings", f"no embedding row for variable {v!r}", f"variable {v}")
+                   for v in sorted(needed - set(keys))], "variables without embeddings")
+    return out

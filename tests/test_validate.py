@@ -1,0 +1,301 @@
+"""The dataset validator: one corrupted dataset per check (right severity, right location),
+random corruption never raises, clean data passes, and the check-data exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from seqsetvae.cli import main
+from seqsetvae.data import DataSource
+from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
+from seqsetvae.data.validate import CHECKS, validate_dataset
+
+from . import corrupt_datasets as cd
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("v") / "clean",
+                           SyntheticSpec(patients=40, seed=2, max_sets=8))
+
+
+@pytest.fixture
+def root(clean, tmp_path) -> Path:
+    return Path(shutil.copytree(clean, tmp_path / "data"))
+
+
+def check(root_or_source, name, **kw):
+    src = root_or_source if isinstance(root_or_source, DataSource) else DataSource.resolve(
+        root_or_source)
+    return validate_dataset(src, checks=[name], **kw).of(name)
+
+
+def hit(findings, severity, *where):
+    """The first finding of ``severity`` whose location or message names every ``where``."""
+    for f in findings:
+        text = f"{f.location} {f.message}"
+        if f.severity == severity and all(str(w) in text for w in where):
+            return f
+    raise AssertionError(f"no {severity} naming {where} in {findings}")
+
+
+# -- clean data ----------------------------------------------------------------------------------
+def test_clean_synthetic_has_no_findings(clean):
+    report = validate_dataset(DataSource.resolve(clean))
+    assert report.ok, report.errors
+    assert report.checks == list(CHECKS)
+    s = report.summary
+    assert sum(v["patients"] for v in s["splits"].values()) == 40
+    assert s["set_size"]["max"] <= 12 and s["sequence_length"]["max"] <= 8
+
+
+def test_pbcseq_has_no_errors(tmp_path):
+    report = validate_dataset(DataSource.resolve(write_pbcseq(tmp_path / "pbc")))
+    assert report.ok, report.errors
+    assert report.summary["patients"] == 312
+
+
+def test_layout_b_clean_and_report_json(clean, tmp_path):
+    events = cd.to_layout_b(clean, tmp_path / "b")
+    report = validate_dataset(DataSource.resolve(events=events))
+    assert report.ok, report.errors
+    out = report.to_json(tmp_path / "r" / "report.json")
+    data = json.loads(out.read_text())
+    assert data["ok"] and data["summary"]["layout"] == "B"
+    assert not list(out.parent.glob(".*"))  # no temp file left behind
+
+
+# -- one corruption per check --------------------------------------------------------------------
+def test_unreadable_file(root):
+    f = cd.truncate(root)
+    assert hit(check(root, "files_readable"), "error", f).location == str(f)
+
+
+def test_missing_split_dir(root):
+    shutil.rmtree(root / "test")
+    hit(check(root, "files_readable"), "error", root / "test")
+
+
+def test_schema_string_value_names_row(root):
+    f = cd.string_values(root)
+    hit(check(root, "schema"), "error", f, "row", "2", "'value'", "high")
+
+
+def test_schema_missing_column(root):
+    f = cd.drop_minute(root)
+    hit(check(root, "schema"), "error", f, "'minute'")
+
+
+def test_schema_stats_and_labels(root):
+    cd.edit_csv(root / "stats.csv", lambda s: s.drop(columns="std"))
+    cd.edit_csv(root / "oc.csv", lambda s: s.rename(columns={cd.LABEL: "y"}))
+    found = check(root, "schema")
+    hit(found, "error", root / "stats.csv", "'std'")
+    hit(found, "error", root / "oc.csv", cd.LABEL)
+
+
+def test_infinite_value(root):
+    f = cd.inf_value(root)
+    hit(check(root, "finite"), "error", f, "row 3", "'value'")
+
+
+def test_nan_minute(root):
+    f = cd.nan_minute(root)
+    hit(check(root, "finite"), "error", f, "row 1", "'minute'")
+
+
+def test_unsorted_rows(root):
+    f = cd.reverse_rows(root)
+    hit(check(root, "time_order"), "warning", f, f.stem)
+
+
+def test_set_index_spanning_minutes(root):
+    f = cd.set_index_two_minutes(root)
+    hit(check(root, "set_grouping"), "error", f, f.stem, "set_index")
+
+
+def test_set_bounds(root):
+    found = check(root, "set_bounds", max_set_size=2, min_sets=6)
+    f = cd.patient_file(root)
+    hit(found, "warning", "max_set_size=2")
+    hit(found, "warning", "min_sets=6")
+    assert any(f.stem in x.message for x in found)
+
+
+def test_identical_duplicate(root):
+    f = cd.duplicate_row(root)
+    found = check(root, "duplicates")
+    hit(found, "warning", f, "identical")
+    assert len(found) == 1
+
+
+def test_conflicting_duplicate(root):
+    f = cd.conflicting_duplicate(root)
+    hit(check(root, "duplicates"), "warning", f, "different values")
+
+
+def test_variable_missing_from_stats(root):
+    var = cd.drop_stats_variable(root)
+    f = hit(check(root, "stats_coverage"), "error", f"variable {var}")
+    assert cd.patient_file(root).stem in f.message  # names the patients
+
+
+def test_zero_std(root):
+    var = cd.zero_std(root)
+    hit(check(root, "stats_std"), "error", f"variable {var}")
+
+
+def test_non_binary_label(root):
+    pid = cd.label_two(root)
+    hit(check(root, "labels_binary"), "error", root / "oc.csv", "row 4", pid)
+
+
+def test_two_labels_for_one_patient(root):
+    pid = cd.duplicate_label(root)
+    hit(check(root, "labels_unique"), "error", root / "oc.csv", f"patient {pid}")
+
+
+def test_patient_without_label(root):
+    pid, f = cd.delete_label(root)
+    hit(check(root, "labels_missing"), "error", f"patient {pid}", f, "oc.csv")
+
+
+def test_one_class_only(root):
+    cd.one_class(root)
+    hit(check(root, "label_classes"), "error", root / "oc.csv", "class 0")
+
+
+def test_prevalence_drift(root):
+    cd.drift(root)
+    f = hit(check(root, "prevalence_drift"), "warning", "split valid")
+    assert "Fisher" in f.message or "chi-square" in f.message
+    assert "p =" in f.message
+
+
+def test_patient_in_two_splits(root):
+    pid = cd.leak(root)
+    f = hit(check(root, "leakage"), "error", f"patient {pid}", "train", "test")
+    assert str(root / "train") in f.location and str(root / "test") in f.location
+
+
+def test_empty_patient_file(root):
+    f = cd.empty_file(root)
+    hit(check(root, "empty_patients"), "warning", f, f.stem)
+
+
+def test_embeddings_missing_variable_and_nan(root):
+    path, gone = cd.embeddings(root, missing=True, nan_row=True)
+    found = check(root, "embeddings")
+    hit(found, "error", f"variable {gone}")
+    hit(found, "error", path, "row 0")
+
+
+def test_embeddings_clean_are_used(root):
+    cd.embeddings(root, missing=False)
+    assert check(root, "embeddings") == []
+    assert check(root, "model_batch") == []
+
+
+def test_model_batch_reports_the_loader_refusal(root):
+    cd.drop_stats_variable(root)
+    hit(check(root, "model_batch"), "error", "split train", "not in stats")
+
+
+def test_layout_b_locations(clean, tmp_path):
+    events = cd.to_layout_b(clean, tmp_path / "b")
+    df = pd.read_parquet(events)
+    df["value"] = df["value"].astype(str)
+    df.loc[7, "value"] = "n/a"
+    moved = df.loc[df["split"] == "train", "patient_id"].iloc[0]
+    extra = df[df["patient_id"] == moved].assign(split="valid")
+    pd.concat([df, extra], ignore_index=True).to_parquet(events, index=False)
+    report = validate_dataset(DataSource.resolve(events=events))
+    hit(report.of("schema"), "error", events, "row", "7", "n/a")
+    hit(report.of("leakage"), "error", f"patient {moved}", "train", "valid")
+
+
+# -- random corruption never raises --------------------------------------------------------------
+OPS = ["drop_column", "nan", "inf", "string", "duplicate", "truncate", "delete_labels", "shuffle",
+       "garbage_csv"]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.sampled_from(OPS), min_size=1, max_size=3), seed=st.integers(0, 10**6),
+       layout_b=st.booleans())
+def test_random_corruption_gives_findings_not_exceptions(clean, ops, seed, layout_b):
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(shutil.copytree(clean, Path(tmp) / "d"))
+        events = cd.to_layout_b(root, Path(tmp) / "b") if layout_b else None
+        for op in ops:
+            target = events if layout_b else cd.patient_file(root, n=int(rng.integers(0, 5)))
+            _corrupt(op, target, root if not layout_b else events.parent, rng)
+        src = DataSource.resolve(events=events) if layout_b else DataSource.resolve(root)
+        report = validate_dataset(src)
+    assert report.checks == list(CHECKS)
+    assert not [f for f in report.findings if "internal" in f.message], report.findings
+
+
+def _corrupt(op, target: Path, root: Path, rng) -> None:
+    if op == "truncate":
+        data = target.read_bytes()
+        target.write_bytes(data[: int(rng.integers(0, len(data)))])
+        return
+    if op == "delete_labels":
+        cd.edit_csv(root / "oc.csv", lambda oc: oc.sample(frac=0.7, random_state=0))
+        return
+    if op == "garbage_csv":
+        (root / "stats.csv").write_text("variable,mean\nx,1,2,3\n\"unclosed\n")
+        return
+    try:
+        df = cd.read(target)
+    except Exception:
+        return  # already truncated
+    i = int(rng.integers(0, max(len(df), 1)))
+    col = str(rng.choice(["variable", "value", "minute"]))
+    if op == "drop_column" and col in df.columns:
+        df = df.drop(columns=col)
+    elif op == "string" and col in df.columns and len(df):
+        df[col] = df[col].astype(str)
+        df.loc[df.index[i], col] = "??"
+    elif op in ("nan", "inf") and col in df.columns and len(df):
+        df.loc[df.index[i], col] = np.nan if op == "nan" or col == "variable" else -np.inf
+    elif op == "duplicate":
+        df = pd.concat([df, df.iloc[: i + 1]], ignore_index=True)
+    elif op == "shuffle":
+        df = df.sample(frac=1.0, random_state=i).reset_index(drop=True)
+    df.to_parquet(target, index=False)
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_cli_exit_codes(clean, root, tmp_path, capsys):
+    assert main(["check-data", "--data_dir", str(clean)]) == 0
+    cd.leak(root)
+    out = tmp_path / "r.json"
+    assert main(["check-data", "--data-dir", str(root), "--report", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "ERROR" in text and "leakage" in text and "patients" in text
+    assert json.loads(out.read_text())["errors"] >= 1
+    assert main(["check-data"]) == 2
+    assert main(["check-data", "--data_dir", str(tmp_path / "nope")]) == 2
+    assert main(["check-data", "--data_dir", str(clean), "--events", str(clean)]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["check-data", "--no-such-flag"])
+    assert exc.value.code == 2
+
+
+def test_cli_layout_b_and_missing_labels(clean, tmp_path):
+    events = cd.to_layout_b(clean, tmp_path / "b")
+    assert main(["check-data", "--events", str(events)]) == 0
+    (events.parent / "oc.csv").unlink()
+    assert main(["check-data", "--events", str(events)]) == 1  # reported, not a crash
