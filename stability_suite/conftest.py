@@ -8,6 +8,9 @@ seqsetvae.stability.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,13 @@ import torch
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
 from seqsetvae.stability import compare_paired, step_change_sd
-from seqsetvae.stability.runs import PROFILES, profile_config, traced_run
+from seqsetvae.stability.runs import PROFILES, profile_config, traced_run_job
 
 # Deliberately broken configs: each property's check must flag its control.
 CONTROLS = {
     "noisier": ("baseline", {"lr": 5e-4}),  # 10x the baseline LR
     "collapse_prone": ("optimized", {"beta": 5.0, "free_bits": 0.0, "lr": 1e-3}),
-    "exploding": ("baseline", {"lr": 0.05, "gradient_clip_val": 0.0, "weight_decay": 0.0}),
+    "exploding": ("baseline", {"lr": 1.0, "gradient_clip_val": 0.0, "weight_decay": 0.0}),
 }
 CONTROL_SEEDS = (0, 1, 2)
 
@@ -33,13 +36,30 @@ def pytest_addoption(parser):
     g.addoption("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     g.addoption("--data-dir", default=None, help="your own Layout A data instead of the built-ins")
     g.addoption("--profile", default="quick", choices=sorted(PROFILES))
+    g.addoption("--workers", type=int, default=None,
+                help="processes for the training runs (default: 2 on CPU, 1 on CUDA)")
     g.addoption("--update-golden", action="store_true", help="regenerate golden values")
     g.addoption("--stability-report", default=None, help="write the figures to this JSON file")
+    g.addoption("--strict-findings", action="store_true",
+                help="known findings (claims measured not to hold) fail instead of xfail")
 
 
 def pytest_configure(config):
     torch.set_num_threads(1)  # many small runs: one thread each is fastest and reproducible
     config._stability_figures = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Claims measured not to hold stay visible as xfail with their numbers (known_findings.py);
+    --strict-findings turns them back into failures."""
+    if config.getoption("--strict-findings"):
+        return
+    from known_findings import KNOWN_FINDINGS
+
+    for item in items:
+        reason = KNOWN_FINDINGS.get(f"{item.path.name}::{item.name}")
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=f"known finding: {reason}", strict=False))
 
 
 def pytest_generate_tests(metafunc):
@@ -89,25 +109,58 @@ def load_dataset(data_root):
 
 
 @pytest.fixture(scope="session")
-def runs(settings, load_dataset, pytestconfig):
-    """runs(dataset, config_name) -> list of RunTrace over the profile's seeds (cached)."""
-    cache: dict = {}
+def workers(pytestconfig, settings):
+    """Independent seeded runs go to worker processes (spawned, one thread each): results do not
+    depend on which process ran them, and two cores finish the suite in about half the time."""
+    n = pytestconfig.getoption("--workers")
+    n = n if n is not None else (1 if settings["device"] == "cuda" else min(2, os.cpu_count()))
+    if n <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
 
-    def get(dataset: str, name: str, seeds=None):
+
+@pytest.fixture(scope="session")
+def runs(settings, load_dataset, workers):
+    """runs(dataset, config_name, seeds=None) -> list of RunTrace (each run happens once).
+
+    Asking for one config also starts its partner (baseline <-> optimized) in the background,
+    so both workers stay busy."""
+    cache: dict = {}
+    partners = {"optimized": "baseline", "baseline": "optimized"}
+
+    def submit(dataset: str, name: str, seeds) -> None:
         profile = settings["profile"]
-        seeds = tuple(seeds or profile.seeds)
         preset, overrides = CONTROLS.get(name, (name, {}))
         cfg = profile_config(preset, profile, precision=settings["precision"], **overrides)
         train, valid = load_dataset(dataset)
-        out = []
         for seed in seeds:
             key = (dataset, name, seed)
-            if key not in cache:
-                cache[key] = traced_run(cfg, name, train, valid, profile, seed, settings["device"])
-            out.append(cache[key])
-        return out
+            if key in cache:
+                continue
+            args = (cfg.to_flat(), name, train, valid, profile, seed, settings["device"])
+            cache[key] = workers.submit(traced_run_job, *args) if workers else \
+                _Done(traced_run_job(*args))
+
+    def get(dataset: str, name: str, seeds=None):
+        seeds = tuple(seeds or settings["profile"].seeds)
+        submit(dataset, name, seeds)
+        if name in partners and seeds == tuple(settings["profile"].seeds):
+            submit(dataset, partners[name], seeds)
+        return [cache[(dataset, name, seed)].result() for seed in seeds]
 
     return get
+
+
+class _Done:
+    """A finished result with the Future interface (the no-worker path)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 @pytest.fixture(scope="session")

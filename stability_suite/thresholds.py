@@ -21,10 +21,14 @@ def gradient_findings(report) -> list[str]:
     if report.spike_ratio > MAX_SPIKE_RATIO:
         found.append(f"spike ratio {report.spike_ratio:.1f} > {MAX_SPIKE_RATIO} "
                      f"(max {report.max:.3g}, median {report.median:.3g})")
-    if report.clipped_fraction > MAX_CLIPPED_FRACTION:
-        found.append(f"{report.clipped_fraction:.0%} of steps clipped at {report.clip_value} "
-                     f"(> {MAX_CLIPPED_FRACTION:.0%}: clip value too tight)")
     return found
+
+
+def clip_findings(report) -> list[str]:
+    if report.clipped_fraction > MAX_CLIPPED_FRACTION:
+        return [f"{report.clipped_fraction:.0%} of steps clipped at {report.clip_value} "
+                f"(> {MAX_CLIPPED_FRACTION:.0%}: clip value too tight)"]
+    return []
 
 
 def collapse_findings(health) -> list[str]:

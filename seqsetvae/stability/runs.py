@@ -79,6 +79,14 @@ class RunTrace:
         return np.array([r[key] for r in self.records], dtype=float)
 
 
+def traced_run_job(cfg_flat: dict, config_name: str, train: PackedData, probe_data: PackedData,
+                   profile: Profile, seed: int, device: str = "cpu") -> RunTrace:
+    """Picklable entry point for worker processes (one intra-op thread each)."""
+    torch.set_num_threads(1)
+    return traced_run(Config.from_flat(cfg_flat), config_name, train, probe_data, profile, seed,
+                      device)
+
+
 def traced_run(cfg: Config, config_name: str, train: PackedData, probe_data: PackedData,
                profile: Profile, seed: int, device: str = "cpu") -> RunTrace:
     from .contract import contract_problems

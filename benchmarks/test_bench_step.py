@@ -1,0 +1,60 @@
+"""Training-step throughput: forward, backward, AdamW step, zero_grad, per preset and shape.
+
+Each benchmark stores events/s, patients/s, achieved GFLOP/s (FlopCounterMode count of one step
+over the best step time), the fraction of the run's best fp32 GEMM rate and, on CPU, the
+speedup over the per-set loop reference (forward + backward) timed interleaved with the step.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from seqsetvae import perf
+
+REPRESENTATIVE = (4, 50, 10)  # patients x sets x events, no padding
+SMALL = (2, 10, 5)
+# (rounds, warm-up rounds) of the step; the reference is ~10-20x slower, so it gets fewer
+ROUNDS = {REPRESENTATIVE: (5, 2), SMALL: (20, 3)}
+REF_ROUNDS = {REPRESENTATIVE: 3, SMALL: 5}
+
+
+def best_time(benchmark, fn, device) -> float:
+    """The benchmark's best round, or one timed call when pytest-benchmark is disabled."""
+    if benchmark.stats is not None:
+        return benchmark.stats.stats.min
+    return perf.time_callable(fn, rounds=1, warmup=0, device=device).best
+
+
+@pytest.mark.parametrize("shape", [REPRESENTATIVE, SMALL], ids=["4x50x10", "2x10x5"])
+@pytest.mark.parametrize("preset_name", ["baseline", "optimized"])
+def test_training_step(benchmark, make_step, gemm_peak, preset_name, shape):
+    case = make_step(preset_name, shape)
+    disabled = benchmark.disabled
+
+    def timed_step():
+        case.step()
+        case.sync()
+
+    flops = perf.count_flops(case.step)  # also the first warm-up step
+    rounds, warmup = ROUNDS[shape]
+    gemm_peak.sample()
+    benchmark.pedantic(timed_step, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    gemm_peak.sample()
+    step_s = best_time(benchmark, timed_step, case.device)
+
+    info = perf.throughput_info(step_s, events=case.num_events, patients=case.num_patients,
+                                flops=flops)
+    info.update(step_s=step_s, gflop_per_step=flops / 1e9, compiled=case.forward is not case.model)
+    if case.device.type == "cpu":  # the reference builds its outputs on the CPU
+        # interleaved with fresh step rounds, so both see the same load from other processes
+        times = perf.time_interleaved({"step": timed_step, "reference": case.reference},
+                                      rounds=1 if disabled else REF_ROUNDS[shape],
+                                      warmup=0 if disabled else 1)
+        info.update(reference_s=times["reference"].best, interleaved_step_s=times["step"].best,
+                    speedup_vs_reference=times["reference"].best / times["step"].best)
+    if shape == REPRESENTATIVE:
+        mem = perf.peak_memory(timed_step, device=case.device)
+        info.update(peak_memory_mb=mem.peak_bytes / 2**20,
+                    step_memory_delta_mb=mem.delta_bytes / 2**20, memory_source=mem.source)
+    benchmark.extra_info.update(info)
+    gemm_peak.register(benchmark.extra_info)  # fraction_of_gemm_peak, against the run's best
