@@ -86,7 +86,7 @@ class Config:
         section, name = _locate(self, key)
         return getattr(section, name)
 
-    def replace(self, **updates: Any) -> "Config":
+    def replace(self, **updates: Any) -> Config:
         """A copy with flat keys changed, each type-checked like a CLI override."""
         new = Config.from_flat(self.to_flat())
         for key, value in updates.items():
@@ -95,7 +95,7 @@ class Config:
         return new
 
     @classmethod
-    def from_flat(cls, flat: dict[str, Any], source: str = "config") -> "Config":
+    def from_flat(cls, flat: dict[str, Any], source: str = "config") -> Config:
         cfg = cls()
         for key, value in flat.items():
             section, name = _locate(cfg, key, source)

@@ -105,7 +105,7 @@ class DiagnosticReport:
 
     def __str__(self) -> str:
         lines = ["SeqSetVAE diagnostic report", "=" * 27,
-                 f"loss terms: " + ", ".join(f"{k} {v:.4g} ({self.losses['shares'][k]:.0%})"
+                 "loss terms: " + ", ".join(f"{k} {v:.4g} ({self.losses['shares'][k]:.0%})"
                                              for k, v in self.losses["terms"].items()),
                  f"global gradient norm: {self.gradients['global_norm']:.4g}"]
         if self.posterior:

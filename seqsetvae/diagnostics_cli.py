@@ -12,8 +12,12 @@ import torch
 from .cli import add_data_source_flags, data_source, flag
 from .config import Config
 from .data import DataError, collate
-from .diagnostics import (analyze_gradients, analyze_loss_components,
-                          analyze_parameter_distributions, generate_diagnostic_report)
+from .diagnostics import (
+    analyze_gradients,
+    analyze_loss_components,
+    analyze_parameter_distributions,
+    generate_diagnostic_report,
+)
 from .model import build_model
 from .stability.collapse import posterior_health
 from .train.checkpoint import load_checkpoint

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from seqsetvae.stability.golden import (compare_golden, diff_lines, golden_run, load_golden,
-                                        save_golden)
+from seqsetvae.stability.golden import (
+    compare_golden,
+    diff_lines,
+    golden_run,
+    load_golden,
+    save_golden,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

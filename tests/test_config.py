@@ -7,8 +7,14 @@ import json
 import pytest
 
 from seqsetvae.cli import main
-from seqsetvae.config import (ConfigError, apply_overrides, diff_configs, load_config, preset,
-                              save_config)
+from seqsetvae.config import (
+    ConfigError,
+    apply_overrides,
+    diff_configs,
+    load_config,
+    preset,
+    save_config,
+)
 
 # DESIGN.md section 4, verbatim
 TABLE = {

@@ -39,7 +39,8 @@ def forward_fingerprint(cfg) -> torch.Tensor:
     batch = random_batch(B=3, S=4, N=5, seed=7)
     torch.manual_seed(1)
     out = model(batch, step=5)
-    return torch.cat([out.loss.detach().view(1), out.logits.detach(), out.logvar.detach().flatten()[:8]])
+    return torch.cat([out.loss.detach().view(1), out.logits.detach(),
+                      out.logvar.detach().flatten()[:8]])
 
 
 @pytest.mark.parametrize("field", sorted(ALTERNATIVES))

@@ -163,7 +163,8 @@ def test_collate_matches_a_naive_loop():
             assert batch.var_idx[b, s, :n].tolist() == data.var_idx[ev].tolist()
             assert torch.equal(batch.values[b, s, :n], torch.from_numpy(data.values[ev]))
             assert batch.event_mask[b, s].sum() == n
-            assert batch.times[b, s] == pytest.approx(data.set_times[set_id] - data.set_times[sets[0]])
+            elapsed = data.set_times[set_id] - data.set_times[sets[0]]
+            assert batch.times[b, s] == pytest.approx(elapsed)
         assert batch.labels[b] == data.labels[p]
 
 
@@ -196,7 +197,7 @@ def test_synthetic_labels_depend_on_the_sets_over_time():
 
     events, labels = generate_synthetic(SyntheticSpec(patients=200, seed=5))
     late_marker, length = [], []
-    for pid, df in events.items():
+    for df in events.values():
         last = df[df.minute >= df.minute.quantile(0.7)]
         late_marker.append(last[last.variable < "var04"].value.mean())
         length.append(df.minute.nunique())

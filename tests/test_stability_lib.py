@@ -8,11 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from seqsetvae.diagnostics import (analyze_gradients, analyze_loss_components,
-                                   analyze_parameter_distributions, generate_diagnostic_report)
+from seqsetvae.diagnostics import (
+    analyze_gradients,
+    analyze_loss_components,
+    analyze_parameter_distributions,
+    generate_diagnostic_report,
+)
 from seqsetvae.model import build_model
-from seqsetvae.stability import (active_units, compare_paired, gradient_report,
-                                 mutual_information, posterior_health, step_change_sd)
+from seqsetvae.stability import (
+    active_units,
+    compare_paired,
+    gradient_report,
+    mutual_information,
+    posterior_health,
+    step_change_sd,
+)
 from seqsetvae.stability.golden import compare_golden, diff_lines
 
 from .factories import random_batch, small_config

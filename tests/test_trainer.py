@@ -1,4 +1,4 @@
-"""Trainer contract: overfitting, accumulation, clipping, determinism, early stopping, NaN guards."""
+"""Trainer contract: overfitting, accumulation, clipping, determinism, early stop, NaN guards."""
 
 from __future__ import annotations
 
@@ -112,8 +112,10 @@ def test_optimisation_field_changes_the_run(field, data, valid):
         opts["max_steps"] = 6  # cosine reaches its floor within the run
     a = run(cfg, data, valid, **opts)
     b = run(changed, data, valid, **opts)
-    fingerprint = lambda r: ([round(x["loss"], 7) for x in r[1]], [x["lr"] for x in r[1]],
-                             r[2]["steps"], r[2]["stop_reason"])
+
+    def fingerprint(r):
+        return ([round(x["loss"], 7) for x in r[1]], [x["lr"] for x in r[1]], r[2]["steps"],
+                r[2]["stop_reason"])
     assert fingerprint(a) != fingerprint(b), f"{field} did not change the run"
 
 

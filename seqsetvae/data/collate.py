@@ -19,7 +19,7 @@ class Batch:
     times: torch.Tensor  # [B, S] float32 minutes since the patient's first set
     labels: torch.Tensor  # [B] float32 in {0, 1}
 
-    def to(self, device, non_blocking: bool = False) -> "Batch":
+    def to(self, device, non_blocking: bool = False) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
                         for f in fields(self)})
 
@@ -37,9 +37,10 @@ def _ragged_positions(starts: np.ndarray, lengths: np.ndarray):
 
 
 def collate(data: PackedData, indices, max_sets: int | None = None) -> Batch:
-    """Pad the patients ``indices`` into one batch; ``max_sets`` keeps each patient's latest sets."""
+    """Pad patients ``indices`` into one batch; ``max_sets`` keeps each one's latest sets."""
     idx = np.asarray(indices, dtype=np.int64)
-    set_start, n_sets = data.set_offsets[idx], data.set_offsets[idx + 1] - data.set_offsets[idx]
+    set_start = data.set_offsets[idx]
+    n_sets = data.set_offsets[idx + 1] - set_start
     if max_sets is not None:
         cut = np.maximum(n_sets - max_sets, 0)
         set_start, n_sets = set_start + cut, n_sets - cut

@@ -8,8 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataError
-from .io import (DEFAULT_ID_COL, DEFAULT_LABEL_COL, EventTable, read_embeddings, read_labels,
-                 read_layout_a, read_layout_b, read_stats)
+from .io import (
+    DEFAULT_ID_COL,
+    DEFAULT_LABEL_COL,
+    EventTable,
+    read_embeddings,
+    read_labels,
+    read_layout_a,
+    read_layout_b,
+    read_stats,
+)
 from .packed import PackedData, pack
 
 
@@ -23,7 +31,7 @@ def find_beside(data_dir: Path, name: str) -> Path | None:
 
 @dataclass
 class DataSource:
-    """Where a dataset lives. Either ``data_dir`` (Layout A) or ``events_path`` (Layout B) is set."""
+    """Where a dataset lives: ``data_dir`` (Layout A) or ``events_path`` (Layout B)."""
 
     data_dir: Path | None = None
     events_path: Path | None = None  # Layout B long table
@@ -37,7 +45,7 @@ class DataSource:
 
     @classmethod
     def resolve(cls, data_dir=None, params_map_path=None, label_path=None, events=None,
-                embeddings_path=None, **cols) -> "DataSource":
+                embeddings_path=None, **cols) -> DataSource:
         """Fill stats/labels/embeddings defaults from the data dir; raise if none can be found."""
         if (data_dir is None) == (events is None):
             raise DataError("give exactly one of a data directory (Layout A) or an events table "

@@ -139,4 +139,4 @@ def _warn_unsorted(patient_code: np.ndarray, key: np.ndarray, pid_list, table: E
     if back.any():
         pids = sorted({pid_list[c] for c in patient_code[1:][back]})
         warn(f"rows not sorted by time for {len(pids)} patient(s): "
-             f"{preview(table.sources[p] for p in pids)}; sets were grouped by key, not by row order")
+             f"{preview(table.sources[p] for p in pids)}; sets were grouped by key, not row order")

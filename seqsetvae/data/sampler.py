@@ -1,4 +1,4 @@
-"""Length-bucketing batch sampler: patients of similar length share a batch, so padding stays small."""
+"""Length-bucketing batch sampler: patients of similar length share a batch (little padding)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class BucketBatchSampler:
             batches.pop()
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
+        usable = len(batches) - len(batches) % self.world_size
         return batches[self.rank:usable:self.world_size]
 
     def __iter__(self):

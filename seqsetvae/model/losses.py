@@ -17,7 +17,8 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
     return torch.clamp(kl_per_dim, min=free_bits).sum()
 
 
-def focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float,
+               gamma: float) -> torch.Tensor:
     """Binary focal loss (Lin et al. 2017), mean over the batch.
 
     alpha weighs the positive class (label 1) and 1 - alpha the negative class; gamma > 0

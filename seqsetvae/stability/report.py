@@ -71,13 +71,14 @@ def plot_losses(traces, path: Path) -> None:
 def plot_grad_norms(traces, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, runs in traces.items():
-        for i, r in enumerate(runs):
+        color = None  # the first seed picks the config's colour, the others reuse it
+        for r in runs:
             line, = ax.plot(r.series("step"), r.series("grad_norm"), alpha=0.5, lw=0.8,
-                            color=None if i == 0 else line.get_color(),
-                            label=name if i == 0 else None)
+                            color=color, label=None if color else name)
+            color = line.get_color()
         clip = runs[0].gradients.clip_value
         if clip > 0:
-            ax.axhline(clip, ls="--", lw=1, color=line.get_color())
+            ax.axhline(clip, ls="--", lw=1, color=color)
     ax.set(xlabel="optimizer step", ylabel="pre-clip global L2 norm", yscale="log",
            title="Gradient norms before clipping (dashed: clip value)")
     ax.legend()
