@@ -15,7 +15,7 @@ from seqsetvae.stability import contract_problems, label_problems
 def test_labels_and_outputs_follow_the_contract(dataset, config, runs, load_dataset):
     train, valid = load_dataset(dataset)
     for split in (train, valid):
-        assert label_problems(torch.from_numpy(split.labels), len(split)) == []
+        assert label_problems(torch.tensor(split.labels), len(split)) == []
         assert set(split.labels.tolist()) == {0.0, 1.0}, "both classes present"
     seeds = runs(dataset, "optimized")[0:1] if config == "conservative" else runs(dataset, config)
     for t in seeds:
