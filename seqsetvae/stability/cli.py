@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ def cmd_compare(args) -> int:
     train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
     profile = PROFILES[args.profile]
     if args.steps:
-        profile = type(profile)(**{**vars(profile), "steps": args.steps})
+        profile = dataclasses.replace(profile, steps=args.steps)
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     traces = run_configs(args.configs, train, valid, profile, range(args.seeds), device,

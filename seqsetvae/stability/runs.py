@@ -18,6 +18,7 @@ from ..data.collate import collate
 from ..data.packed import PackedData
 from ..train.trainer import RunOptions, Trainer, precision_context
 from .collapse import PosteriorHealth, posterior_health
+from .contract import contract_problems
 from .gradients import GradientReport, gradient_report
 
 
@@ -89,8 +90,6 @@ def traced_run_job(cfg_flat: dict, config_name: str, train: PackedData, probe_da
 
 def traced_run(cfg: Config, config_name: str, train: PackedData, probe_data: PackedData,
                profile: Profile, seed: int, device: str = "cpu") -> RunTrace:
-    from .contract import contract_problems
-
     options = RunOptions(seed=seed, device=device, max_steps=profile.steps, validate=False,
                          progress=False)
     trainer = Trainer(cfg, train, None, options)
