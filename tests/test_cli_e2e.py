@@ -32,14 +32,18 @@ def datasets(tmp_path_factory):
 def test_train_then_diagnose(name, datasets, tmp_path):
     out = tmp_path / "run"
     # the seed guide's flags, spelled as in the guide
+    # one full epoch, so the run validates once and writes best.pt
     cli("train", "--data_dir", datasets[name], "--params_map_path", datasets[name] / "stats.csv",
         "--label_path", datasets[name] / "oc.csv", "--batch_size", 4, "--max_epochs", 1,
-        "--max-steps", 3, "--config", "optimized", *SMALL, "--out", out, "--no-progress")
+        "--config", "optimized", *SMALL, "--out", out, "--no-progress")
     for f in ("config.json", "metrics.jsonl", "summary.json", "checkpoints/last.pt",
               "checkpoints/best.pt"):
         assert (out / f).is_file(), f
+    summary = json.loads((out / "summary.json").read_text())
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 3 and json.loads(lines[-1])["step"] == 3
+    assert summary["steps"] >= 2 and len(lines) == summary["steps"]
+    assert json.loads(lines[-1])["step"] == summary["steps"]
+    assert 0.0 <= summary["final_validation"]["auroc"] <= 1.0
     proc = cli("diagnose", "--checkpoint", out / "checkpoints" / "last.pt",
                "--data_dir", datasets[name], "--json")
     report = json.loads(proc.stdout)

@@ -8,11 +8,12 @@ from pathlib import Path
 import torch
 
 from ..cli import add_data_source_flags, data_source, flag
-from .report import run_configs, write_report
 from .runs import PROFILES
 
 
 def cmd_compare(args) -> int:
+    from .report import run_configs, write_report  # matplotlib: only when a report is made
+
     src = data_source(args)
     stats, labels = src.stats(), src.labels()
     train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)

@@ -2,15 +2,23 @@
 
 A checkpoint is written to a temporary file in the same directory, fsynced, then renamed over the
 old one, so a crash mid-write leaves the previous checkpoint intact. Loading uses
-``torch.load(weights_only=True)``: no pickled code is ever executed.
+``torch.load(weights_only=True)``: no pickled code is ever executed. A CRC32 of the contents is
+stored alongside and checked on load, because ``torch.load`` does not notice flipped bytes inside
+tensor data.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import zlib
 from pathlib import Path
 
 import torch
+
+# Test hook: seconds to sleep after the new file is complete and the old one rotated, before the
+# final rename, so a crash test can kill the process inside a checkpoint write. Unset: no sleep.
+SLEEP_IN_SAVE_ENV = "SEQSETVAE_FAULT_SLEEP_IN_SAVE"
 
 
 class CheckpointError(RuntimeError):
@@ -18,30 +26,67 @@ class CheckpointError(RuntimeError):
 
 
 def all_finite(obj) -> bool:
+    flags = [torch.isfinite(t).all() for t in _tensors(obj) if t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True  # one host sync, not one per tensor
+
+
+def _tensors(obj):
     if isinstance(obj, torch.Tensor):
-        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _tensors(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _tensors(value)
+
+
+def content_crc(obj, crc: int = 0) -> int:
+    """CRC32 over tensors (dtype, shape, bytes) and other values (repr), in traversal order."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        crc = zlib.crc32(f"{t.dtype}{tuple(obj.shape)}".encode(), crc)
+        return zlib.crc32(t.view(torch.uint8).numpy(), crc)
     if isinstance(obj, dict):
-        return all(all_finite(v) for v in obj.values())
+        for key, value in obj.items():
+            crc = content_crc(value, zlib.crc32(repr(key).encode(), crc))
+        return crc
     if isinstance(obj, (list, tuple)):
-        return all(all_finite(v) for v in obj)
-    return True
+        for value in obj:
+            crc = content_crc(value, crc)
+        return crc
+    return zlib.crc32(repr(obj).encode(), crc)
 
 
-def save_checkpoint(state: dict, path: str | Path) -> None:
+def save_checkpoint(state: dict, path: str | Path, previous: str | Path | None = None) -> None:
+    """Write ``state`` to ``path`` atomically; ``previous``: keep the replaced file under that name.
+
+    The old file is only moved aside once the new one is complete and fsynced, so at every
+    instant either ``path`` or ``previous`` holds a whole checkpoint."""
     path = Path(path)
     if not all_finite(state["model"]) or not all_finite(state["optimizer"]):
         raise CheckpointError(f"{path}: refusing to save a checkpoint with non-finite tensors")
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
+    state = {**state, "crc32": content_crc(state)}
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
+        if os.environ.get(SLEEP_IN_SAVE_ENV):
+            time.sleep(float(os.environ[SLEEP_IN_SAVE_ENV]))
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)  # make the renames themselves durable
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (OSError, RuntimeError) as exc:  # full disk, lost permissions (torch.save: RuntimeError)
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or first_line(exc)
+        raise CheckpointError(f"{path}: cannot write checkpoint ({reason})") from None
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -49,7 +94,17 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated, garbled or carrying a pickle payload
         raise CheckpointError(f"{path}: unreadable or unsafe checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+                              f"({type(exc).__name__}: {first_line(exc)})") from None
+    if isinstance(state, dict) and "crc32" in state:  # files from before the CRC have none
+        crc = state.pop("crc32")
+        if crc != content_crc(state):
+            raise CheckpointError(f"{path}: unreadable or unsafe checkpoint (contents do not "
+                                  f"match their CRC32: the file is damaged)")
+    return state
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]

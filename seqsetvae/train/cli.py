@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from ..cli import add_config_flags, add_data_source_flags, data_source, flag, resolved_config
 from ..data.errors import DataError
 from .checkpoint import CheckpointError
 from .trainer import RunOptions, Trainer, TrainingError
+
+FAULTS_ENV = "SEQSETVAE_FAULTS"
 
 
 def default_device() -> str:
@@ -25,7 +29,8 @@ def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
         return None
     missing = [v for v in variables if v not in table.index]
     if missing:
-        raise DataError(f"{source.embeddings_path}: no embedding row for variable(s) {missing[:10]}")
+        raise DataError(f"{source.embeddings_path}: no embedding row for variable(s) "
+                        f"{missing[:10]}")
     return torch.from_numpy(table.loc[variables].to_numpy())
 
 
@@ -52,50 +57,55 @@ def cmd_train(args) -> int:
     stats, labels = source.stats(), source.labels()
     train = source.load("train", stats=stats, labels=labels)
     valid = source.load("valid", stats=stats, labels=labels)
-    options = RunOptions(out_dir=args.out, device=args.device or default_device(), seed=args.seed,
-                         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every,
-                         progress=not args.no_progress, tensorboard=args.tensorboard,
-                         max_sets=args.max_sets)
     try:
-        trainer = Trainer(cfg, train, valid, options, embeddings=embedding_tensor(source, train.variables))
-        summary = trainer.fit(resume_from=pick_resume(trainer, args.resume))
+        options = RunOptions(out_dir=args.out, device=args.device or default_device(),
+                             seed=args.seed, max_steps=args.max_steps,
+                             checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                             tensorboard=args.tensorboard, max_sets=args.max_sets,
+                             fault_steps=parse_faults(os.environ))
+        trainer = Trainer(cfg, train, valid, options,
+                          embeddings=embedding_tensor(source, train.variables))
+        summary = trainer.fit(resume_from=args.resume)
     except (TrainingError, CheckpointError) as exc:
         print(f"seqsetvae train: error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2, default=float))
+    except OSError as exc:  # e.g. the disk filled up mid-run
+        print(f"seqsetvae train: error: {exc.filename or args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.is_main:
+        print(json.dumps(summary, indent=2, default=float))
     return 0 if not summary["stop_reason"].startswith("non-finite") else 3
 
 
-def pick_resume(trainer: Trainer, resume: str | None):
-    """`--resume` alone: the run's last checkpoint, falling back to the previous one if the
-    last is damaged. `--resume FILE`: exactly that file."""
-    if resume is None:
-        return None
-    if resume != "auto":
-        return Path(resume)
-    from .checkpoint import load_checkpoint
-
-    for path in trainer.resume_candidates():
-        if not path.exists():
-            continue
+def parse_faults(environ) -> dict[int, str]:
+    """SEQSETVAE_FAULTS="3=loss,5=grad:inf": fault injection for tests (see RunOptions)."""
+    spec = environ.get(FAULTS_ENV, "").strip()
+    faults = {}
+    for item in filter(None, spec.split(",")):
+        attempt, _, kind = item.partition("=")
         try:
-            load_checkpoint(path)
-            return path
-        except CheckpointError as exc:
-            print(f"warning: {exc}; trying an older checkpoint", file=sys.stderr)
-    print("warning: no usable checkpoint to resume from; starting fresh", file=sys.stderr)
-    return None
+            faults[int(attempt)] = kind.strip()
+        except ValueError:
+            raise TrainingError(f"{FAULTS_ENV}: {item!r} is not ATTEMPT=KIND") from None
+    return faults
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train SeqSetVAE", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("train", help="train SeqSetVAE",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_data_source_flags(p)
     add_config_flags(p)
     flag(p, "--batch_size", type=int, help="patients per micro-batch (overrides the config)")
     flag(p, "--max_epochs", type=int, help="overrides the config")
     flag(p, "--max_steps", type=int, help="stop after this many optimizer steps")
     flag(p, "--out", type=Path, default=Path("runs/latest"), help="run directory")
-    flag(p, "--resume", nargs="?", const="auto", help="resume from OUT/checkpoints/last.pt or FILE")
+    flag(p, "--resume", nargs="?", const="auto",
+         help="resume from OUT/checkpoints/last.pt (falling back to last.prev.pt if it is "
+              "damaged; none yet: start fresh) or from FILE")
     flag(p, "--device", help="cpu or cuda (default: cuda when available)")
     flag(p, "--precision", choices=["fp32", "bf16", "fp16"], help="overrides the config")
     flag(p, "--seed", type=int, default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,22 +34,40 @@ def auprc(labels: np.ndarray, scores: np.ndarray) -> float:
 class JsonlWriter:
     """Append one JSON object per line, flushed, so a crash loses at most the current line."""
 
-    def __init__(self, path: str | Path, truncate_after_step: int | None = None):
+    def __init__(self, path: str | Path, keep_lines: int | None = None):
+        """``keep_lines``: keep only the first that many records of an existing file (a resumed
+        run drops what was logged after its checkpoint; 0 starts the file afresh)."""
         self.path = Path(path)
-        if truncate_after_step is not None and self.path.exists():
-            # on resume, drop lines written after the checkpoint we resume from
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= truncate_after_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+        if keep_lines is not None and self.path.exists():
+            kept = [line + "\n" for line in _whole_lines(self.path)][:keep_lines]
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, self.path)  # a crash while resuming must not lose the kept lines
         self.fh = open(self.path, "a")
 
     def write(self, record: dict) -> None:
         self.fh.write(json.dumps(record) + "\n")
         self.fh.flush()
 
+    def sync(self) -> None:
+        """Make the lines durable; called before a checkpoint that counts them is written."""
+        os.fsync(self.fh.fileno())
+
     def close(self) -> None:
         self.fh.close()
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a JSONL file; a line cut short by a crash (unparseable) is skipped."""
+    return [json.loads(line) for line in _whole_lines(path)]
+
+
+def _whole_lines(path: str | Path) -> list[str]:
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:  # empty, or cut short by a crash mid-write
+            continue
+        lines.append(line)
+    return lines

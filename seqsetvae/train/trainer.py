@@ -4,6 +4,16 @@ One optimizer step = ``gradient_accumulation_steps`` micro-batches of ``batch_si
 The order of operations per step is: forward/backward each micro-batch (autocast), unscale (fp16),
 measure the pre-clip global norm, clip, skip the update if anything is non-finite, else step the
 optimizer, the scaler and the LR schedule. Beta warm-up counts optimizer steps.
+
+Exact resume: a checkpoint holds the model, optimizer, scheduler, scaler, the loop position
+(epoch, micro-batch) and counters; the data order is a function of (seed, epoch), and ``fit`` seeds
+the sampling/dropout noise of each micro-batch from (seed, epoch, micro-batch index). A run killed
+at any point and resumed therefore repeats the uninterrupted run bit for bit (CPU fp32).
+
+Distributed (``torchrun``, WORLD_SIZE > 1): every rank sees the same global step of
+``gradient_accumulation_steps`` micro-batches; rank r runs micro-batches r, r + W, ... and the
+gradients and loss terms are summed across ranks, so each rank holds exactly the gradient one
+process would compute (up to float summation order). Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -13,10 +23,12 @@ import json
 import math
 import os
 import random
+import shutil
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,11 +40,12 @@ from ..data.collate import Batch, collate
 from ..data.packed import PackedData
 from ..data.sampler import BucketBatchSampler
 from ..model import SeqSetVAE, build_model
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, first_line, load_checkpoint, save_checkpoint
 from .metrics import JsonlWriter, auprc, auroc
 from .optim import build_optimizer, build_scheduler
 
 LOSS_KEYS = ("loss", "recon", "kl", "kl_objective", "cls")
+FAULT_KINDS = ("input", "loss", "grad")
 
 
 class TrainingError(RuntimeError):
@@ -52,6 +65,10 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = False
     max_sets: int | None = None  # keep each patient's latest sets (bounds memory)
+    # Fault injection for tests, inert when empty: {attempt: "input" | "loss" | "grad", optionally
+    # ":inf"} puts NaN (or Inf) into the inputs, the loss or one gradient of that optimizer-step
+    # attempt (1-based, counting skipped steps: the line number in metrics.jsonl).
+    fault_steps: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +76,7 @@ class TrainState:
     step: int = 0  # optimizer steps taken
     epoch: int = 0
     micro: int = 0  # micro-batches consumed in the current epoch
+    attempts: int = 0  # train steps run, skipped ones included (= lines in metrics.jsonl)
     skipped: int = 0  # steps skipped for non-finite loss or gradients
     consecutive_skips: int = 0
     best_val: float = math.inf
@@ -85,29 +103,51 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def noise_seed(seed: int, epoch: int, micro: int) -> int:
+    """The torch seed of one micro-batch: a function of its position only, so the noise does not
+    depend on how many processes share the step or on where a run was resumed."""
+    return int(np.random.SeedSequence([seed, epoch, micro]).generate_state(1)[0])
+
+
+def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA);
+    returns (rank, world size, this rank's device)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if not dist.is_initialized():
+        return 0, 1, device
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 class Trainer:
     def __init__(self, cfg: Config, train: PackedData, valid: PackedData | None = None,
                  options: RunOptions | None = None, embeddings: torch.Tensor | None = None,
-                 on_step: Callable[["Trainer", dict], None] | None = None):
+                 on_step: Callable[[Trainer, dict], None] | None = None):
         self.cfg, self.train_data, self.valid_data = cfg, train, valid
         self.opt = options or RunOptions()
-        self.device = torch.device(self.opt.device)
         self.on_step = on_step
-        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() \
-            else (0, 1)
+        self.rank, self.world, self.device = init_distributed(torch.device(self.opt.device))
         self.is_main = self.rank == 0
         o = cfg.optim
         precision_context(o.precision, self.device)  # fail early on an unusable precision
+        for attempt, spec in self.opt.fault_steps.items():
+            kind, _, value = spec.partition(":")
+            if kind not in FAULT_KINDS or value not in ("", "nan", "inf", "-inf"):
+                raise TrainingError(f"fault at attempt {attempt}: unknown kind {spec!r}; "
+                                    f"choose {', '.join(FAULT_KINDS)} (optionally :inf)")
+        if self.world > 1 and o.gradient_accumulation_steps % self.world:
+            self._warn(f"gradient_accumulation_steps={o.gradient_accumulation_steps} is not a "
+                       f"multiple of the {self.world} processes: some ranks idle in each step")
 
         seed_everything(self.opt.seed)
         self.model: SeqSetVAE = build_model(len(train.variables), cfg, embeddings).to(self.device)
-        self.ddp_model = self.model
-        if self.world > 1:
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model)
         self.optimizer = build_optimizer(self.model, cfg)
+        # every rank draws the same global batches and takes its share of each step (train_step)
         self.sampler = BucketBatchSampler(train.num_sets, o.batch_size, shuffle=True,
-                                          seed=self.opt.seed, rank=self.rank,
-                                          world_size=self.world)
+                                          seed=self.opt.seed)
         steps_per_epoch = math.ceil(len(self.sampler) / o.gradient_accumulation_steps)
         self.total_steps = self.opt.max_steps or steps_per_epoch * o.max_epochs
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
@@ -116,6 +156,11 @@ class Trainer:
         self.metrics: JsonlWriter | None = None
         self.timing: JsonlWriter | None = None
         self.tb = None
+        self._saved_at: tuple | None = None  # (attempts, epoch) of the last `last` checkpoint
+
+    def _warn(self, message: str) -> None:
+        if self.is_main:
+            print(f"warning: {message}", file=sys.stderr)
 
     # -- files ------------------------------------------------------------------------------
     @property
@@ -123,14 +168,24 @@ class Trainer:
         return self.opt.out_dir / "checkpoints"
 
     def _open_outputs(self, resumed: bool) -> None:
-        if self.opt.out_dir is None or not self.is_main:
-            return
-        prepare_out_dir(self.opt.out_dir)
-        save_config(self.cfg, self.opt.out_dir / "config.json")
-        keep = self.state.step if resumed else 0
-        self.metrics = JsonlWriter(self.opt.out_dir / "metrics.jsonl", truncate_after_step=keep)
-        self.timing = JsonlWriter(self.opt.out_dir / "timing.jsonl", truncate_after_step=keep)
-        if self.opt.tensorboard:
+        error = None
+        if self.opt.out_dir is not None and self.is_main:
+            try:
+                prepare_out_dir(self.opt.out_dir, checkpoint_bytes(self.model))
+                save_config(self.cfg, self.opt.out_dir / "config.json")
+                keep = self.state.attempts if resumed else 0  # drop lines after the checkpoint
+                self.metrics = JsonlWriter(self.opt.out_dir / "metrics.jsonl", keep_lines=keep)
+                self.timing = JsonlWriter(self.opt.out_dir / "timing.jsonl", keep_lines=keep)
+            except TrainingError as exc:
+                error = exc
+            except OSError as exc:
+                error = TrainingError(f"{self.opt.out_dir}: output directory is not writable "
+                                      f"({exc.strerror or exc})")
+        if self.world > 1 and self._any_rank(error is not None) and error is None:
+            error = TrainingError("rank 0 could not open the output directory")  # stop together
+        if error is not None:
+            raise error
+        if self.opt.tensorboard and self.is_main and self.opt.out_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(self.opt.out_dir / "tensorboard")
@@ -143,7 +198,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "trainer": {k: v for k, v in vars(self.state).items() if k != "history"},
             "history": json.dumps(self.state.history),
-            "rng": torch.get_rng_state(),  # dropout and sampling noise; data order is seeded
+            "rng": torch.get_rng_state(),  # for code that draws outside fit's seeded micro-batches
             "config": json.dumps(self.cfg.to_flat()),
             "variables": json.dumps(list(self.train_data.variables)),
         }
@@ -151,52 +206,105 @@ class Trainer:
     def save(self, name: str) -> None:
         if self.opt.out_dir is None or not self.is_main:
             return
-        path = self.ckpt_dir / f"{name}.pt"
-        if name == "last" and path.exists():  # keep one previous good checkpoint to fall back on
-            os.replace(path, self.ckpt_dir / "last.prev.pt")
-        save_checkpoint(self.state_dict(), path)
+        if name == "last":
+            for sink in (self.metrics, self.timing):
+                if sink is not None:
+                    sink.sync()  # the checkpoint counts these lines: they must outlive it
+            self._saved_at = (self.state.attempts, self.state.epoch)
+        # keep one previous good `last` to fall back on if this one is damaged later
+        previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
+        save_checkpoint(self.state_dict(), self.ckpt_dir / f"{name}.pt", previous)
 
     def resume_candidates(self) -> list[Path]:
         return [self.ckpt_dir / "last.pt", self.ckpt_dir / "last.prev.pt"]
 
     def resume(self, path: str | Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
-        if json.loads(ckpt["variables"]) != list(self.train_data.variables):
-            raise CheckpointError(f"{path}: checkpoint was trained on other variables")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = TrainState(**ckpt["trainer"], history=json.loads(ckpt["history"]))
+        try:
+            if json.loads(ckpt["variables"]) != list(self.train_data.variables):
+                raise CheckpointError(f"{path}: checkpoint was trained on other variables")
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            state = TrainState(**ckpt["trainer"], history=json.loads(ckpt["history"]))
+            torch.set_rng_state(ckpt["rng"].cpu())
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{path}: not a checkpoint of this model and data "
+                                  f"({type(exc).__name__}: {first_line(exc)})") from None
+        self.state = state
         self.state.stop_reason = None  # a resumed run may go further (e.g. a larger max_steps)
-        torch.set_rng_state(ckpt["rng"].cpu())
+
+    def resume_latest(self) -> Path | None:
+        """Resume from the newest readable `last` checkpoint; None (start fresh) when the run has
+        none yet. Damaged checkpoints are reported and skipped; if all are damaged, stop rather
+        than overwrite them with a fresh run."""
+        damaged = []
+        for path in self.resume_candidates():
+            if not path.exists():
+                continue
+            try:
+                self.resume(path)
+            except CheckpointError as exc:
+                self._warn(f"{exc}; trying an older checkpoint")
+                damaged.append(path)
+                continue
+            if path != self.resume_candidates()[0]:
+                self._warn(f"{self.resume_candidates()[0]} is missing or damaged; resumed from "
+                           f"the older checkpoint {path}")
+            return path
+        if damaged:
+            raise CheckpointError(f"no usable checkpoint in {self.ckpt_dir} (all damaged); move "
+                                  f"them away to start afresh or pass --resume FILE")
+        self._warn(f"no checkpoint in {self.ckpt_dir} yet; starting fresh")
+        return None
 
     # -- one optimizer step -------------------------------------------------------------------
     def batch(self, indices) -> Batch:
         return collate(self.train_data, indices, self.opt.max_sets).to(self.device)
 
-    def train_step(self, micro_batches: list[np.ndarray]) -> dict:
-        """Forward/backward the micro-batches, clip and (unless non-finite) update."""
-        o = self.cfg.optim
-        self.ddp_model.train()
-        sums = dict.fromkeys(LOSS_KEYS, 0.0)
-        events = 0
-        for i, idx in enumerate(micro_batches):
-            batch = self.batch(idx)
-            events += batch.num_events
-            sync = i == len(micro_batches) - 1 or self.world == 1
-            ctx = contextlib.nullcontext() if sync else self.ddp_model.no_sync()
-            with ctx, precision_context(o.precision, self.device):
-                out = self.ddp_model(batch, step=self.state.step)
-                self.scaler.scale(out.loss / len(micro_batches)).backward()
-            for k in LOSS_KEYS:
-                sums[k] += getattr(out, k).detach().float() / len(micro_batches)
+    def train_step(self, micro_batches: list[np.ndarray], noise_seeds: list[int] | None = None
+                   ) -> dict:
+        """Forward/backward the micro-batches, clip and (unless non-finite) update.
+
+        ``noise_seeds``: reseed torch before each micro-batch (``fit`` does); None draws from the
+        current RNG stream. Under torchrun this rank runs micro-batches rank, rank + W, ...;
+        each loss is divided by the global count and the sums are all-reduced."""
+        o, n = self.cfg.optim, len(micro_batches)
+        self.model.train()
+        fault = self.opt.fault_steps.get(self.state.attempts + 1, "")
+        kind, _, value = fault.partition(":")
+        bad = float(value or "nan")
+        sums = torch.zeros(len(LOSS_KEYS) + 1, device=self.device)  # loss terms, then events
+        for i in range(self.rank, n, self.world):
+            if noise_seeds is not None:
+                torch.manual_seed(noise_seeds[i])
+            batch = self.batch(micro_batches[i])
+            if kind == "input":
+                batch.values[0] = bad
+            with precision_context(o.precision, self.device):
+                out = self.model(batch, step=self.state.step)
+                loss = out.loss * bad if kind == "loss" else out.loss
+                self.scaler.scale(loss / n).backward()
+            terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
+            sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
+            sums[-1] += batch.num_events
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grads = [p.grad for p in params if p.grad is not None]
+        if kind == "grad" and grads:
+            grads[0].view(-1)[0] = bad
+        if self.world > 1:
+            sums = self._all_reduce_grads(params, sums)
         self.scaler.unscale_(self.optimizer)
         clip = o.gradient_clip_val if o.gradient_clip_val > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        record = {k: float(v) for k, v in sums.items()}  # one host sync per step, not per term
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        values = sums.tolist()  # one host sync per step, not per term
+        record = dict(zip(LOSS_KEYS, values))
         record.update(grad_norm=float(grad_norm), clipped=bool(grad_norm > clip),
-                      lr=self.optimizer.param_groups[0]["lr"], beta=out.beta)
+                      lr=self.optimizer.param_groups[0]["lr"],
+                      beta=self.model.beta_at(self.state.step))
         finite = math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])
         if finite:
             self.scaler.step(self.optimizer)
@@ -210,9 +318,30 @@ class Trainer:
             self.state.consecutive_skips += 1
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += finite  # skipped steps do not advance the schedule or beta warm-up
+        self.state.attempts += 1
         record.update(step=self.state.step, epoch=self.state.epoch, skipped=self.state.skipped,
-                      finite=finite, events=events)
+                      finite=finite, events=int(values[-1]))
         return record
+
+    def _all_reduce_grads(self, params: list, sums: torch.Tensor) -> torch.Tensor:
+        """Sum gradients and loss terms over ranks in one collective. A parameter keeps grad None
+        only if it got none on every rank (as in one process: AdamW skips it)."""
+        has = torch.tensor([p.grad is not None for p in params], dtype=sums.dtype,
+                           device=self.device)
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        flat = torch.cat([*(g.flatten() for g in grads), has, sums])
+        dist.all_reduce(flat)
+        offset = 0
+        for p, got in zip(params, flat[-len(params) - len(sums):-len(sums)].tolist()):
+            size = p.numel()
+            p.grad = flat[offset:offset + size].view_as(p).clone() if got else None
+            offset += size
+        return flat[-len(sums):]
+
+    def _any_rank(self, flag: bool) -> bool:
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t)
+        return bool(t.item())
 
     # -- validation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -246,28 +375,36 @@ class Trainer:
             self.state.best_val, self.state.bad_validations = val["loss"], 0
             self.save("best")
         else:
-            self.state.bad_validations += 1
-        if self.state.bad_validations >= self.cfg.optim.early_stopping_patience:
-            self.state.stop_reason = (f"early stopping: no validation improvement in "
-                                      f"{self.state.bad_validations} validations")
+            self.state.bad_validations += 1  # early stopping: see _check_limits
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict:
-        if resume_from is not None:
+        """Train until a limit; ``resume_from``: a checkpoint file, or "auto" for this run's
+        newest readable one (none yet: start fresh)."""
+        resumed = False
+        if resume_from == "auto":
+            resumed = self.resume_latest() is not None
+        elif resume_from is not None:
             self.resume(resume_from)
-        self._open_outputs(resumed=resume_from is not None)
+            resumed = True
+        if self.world > 1:  # identical start on every rank, whatever each loaded
+            for t in self.model.state_dict().values():
+                dist.broadcast(t, 0)
+        self._open_outputs(resumed)
         o, st = self.cfg.optim, self.state
         accum = o.gradient_accumulation_steps
         bar = tqdm(total=self.total_steps, initial=st.step, desc="train", unit="step",
                    disable=not (self.opt.progress and self.is_main), dynamic_ncols=True)
         started = time.perf_counter()
-        while st.stop_reason is None and st.epoch < o.max_epochs:
+        while self._check_limits() is None:
             self.sampler.set_epoch(st.epoch)
             batches = self.sampler.batches()
-            while st.micro < len(batches) and st.stop_reason is None:
+            while st.micro < len(batches) and self._check_limits() is None:
                 group = batches[st.micro:st.micro + accum]
+                seeds = [noise_seed(self.opt.seed, st.epoch, m)
+                         for m in range(st.micro, st.micro + len(group))]
                 t0 = time.perf_counter()
-                record = self.train_step(group)
+                record = self.train_step(group, seeds)
                 st.micro += len(group)
                 self._log(record, time.perf_counter() - t0, sum(len(g) for g in group))
                 bar.update(int(record["finite"]))
@@ -276,18 +413,30 @@ class Trainer:
                     st.stop_reason = (f"non-finite loss or gradients in {st.consecutive_skips} "
                                       f"consecutive steps (last at step {st.step})")
                     self._write_nonfinite_report(record)
-                elif self.opt.max_steps and st.step >= self.opt.max_steps:
-                    st.stop_reason = f"max_steps={self.opt.max_steps} reached"
                 elif record["finite"] and st.step % self.opt.checkpoint_every == 0:
                     self.save("last")
             if st.micro >= len(batches):
                 st.epoch, st.micro = st.epoch + 1, 0
                 self._validate()
-            if st.stop_reason is None or not st.stop_reason.startswith("non-finite"):
-                self.save("last")
+            nonfinite = st.stop_reason is not None and st.stop_reason.startswith("non-finite")
+            if not nonfinite and self._saved_at != (st.attempts, st.epoch):
+                self.save("last")  # never after non-finite steps: the last good one stays
         bar.close()
-        st.stop_reason = st.stop_reason or f"max_epochs={o.max_epochs} reached"
         return self._finish(time.perf_counter() - started)
+
+    def _check_limits(self) -> str | None:
+        """Set and return the stop reason once a limit is reached. Checked before each step, so
+        a run resumed from its final checkpoint stops at once instead of taking an extra step."""
+        st, o = self.state, self.cfg.optim
+        if st.stop_reason is None:
+            if self.opt.max_steps and st.step >= self.opt.max_steps:
+                st.stop_reason = f"max_steps={self.opt.max_steps} reached"
+            elif st.bad_validations >= o.early_stopping_patience:
+                st.stop_reason = (f"early stopping: no validation improvement in "
+                                  f"{st.bad_validations} validations")
+            elif st.epoch >= o.max_epochs:
+                st.stop_reason = f"max_epochs={o.max_epochs} reached"
+        return st.stop_reason
 
     def _log(self, record: dict, seconds: float, patients: int) -> None:
         if self.on_step is not None:
@@ -307,8 +456,11 @@ class Trainer:
     def _write_nonfinite_report(self, record: dict) -> None:
         if self.opt.out_dir is None or not self.is_main:
             return
-        report = {"reason": self.state.stop_reason, "skipped_total": self.state.skipped,
-                  "last_record": record, "last_good_checkpoint": str(self.ckpt_dir / "last.pt"),
+        last = self.ckpt_dir / "last.pt"
+        report = {"reason": self.state.stop_reason, "step": self.state.step,
+                  "attempt": self.state.attempts, "skipped_total": self.state.skipped,
+                  "consecutive_skips": self.state.consecutive_skips, "last_record": record,
+                  "last_good_checkpoint": str(last) if last.exists() else None,
                   "advice": "check the input data for NaN/Inf (seqsetvae check-data), lower lr, "
                             "or use precision=fp32"}
         _atomic_write_json(self.opt.out_dir / "nonfinite_report.json", report)
@@ -328,8 +480,14 @@ class Trainer:
         return summary
 
 
-def prepare_out_dir(out_dir: Path) -> None:
-    """Create the run directory and prove it is writable before the first step."""
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """Rough size of one checkpoint: weights plus AdamW's two moments, in float32."""
+    return 3 * 4 * sum(p.numel() for p in model.parameters())
+
+
+def prepare_out_dir(out_dir: Path, checkpoint_size: int = 0) -> None:
+    """Create the run directory and prove it is writable, with room for the checkpoints (a
+    `last`, its previous copy and the one being written), before the first step."""
     try:
         (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write_test"
@@ -338,9 +496,13 @@ def prepare_out_dir(out_dir: Path) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         probe.unlink()
+        free = shutil.disk_usage(out_dir).free
     except OSError as exc:
         raise TrainingError(f"{out_dir}: output directory is not writable ({exc.strerror})") \
             from None
+    if free < 3 * checkpoint_size:
+        raise TrainingError(f"{out_dir}: not enough free space for checkpoints (needs about "
+                            f"{3 * checkpoint_size / 1e6:.1f} MB, {free / 1e6:.1f} MB free)")
 
 
 def _atomic_write_json(path: Path, obj) -> None:
