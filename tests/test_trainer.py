@@ -44,6 +44,7 @@ def test_overfitting_one_fixed_batch_cuts_the_loss_by_90_percent():
     assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
 
 
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
 def test_accumulating_k_micro_batches_equals_one_big_batch():
     """Exact only when each micro-batch has the same number of sets and events (recon is a mean
     per event, free bits hinge on the batch mean): that is the case built here. Tolerance 1e-5."""
@@ -180,6 +181,7 @@ def test_k_non_finite_steps_in_a_row_stop_with_a_report_and_no_bad_checkpoint(da
     assert all(torch.isfinite(v).all() for v in good["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
     import pickle
 
