@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .fileio import atomic_write_text
+
 
 class ConfigError(ValueError):
     """A config file, preset name or override that cannot be used; the message names the key."""
@@ -167,9 +169,7 @@ def save_config(cfg: Config, path: str | Path) -> None:
         text = "\n".join(lines)
     else:
         text = json.dumps(cfg.to_flat(), indent=2) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:

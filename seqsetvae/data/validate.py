@@ -8,13 +8,12 @@ cannot be read, a broken column or a crashing check each become a Finding with a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import atomic_write_text
 from .checks_base import Finding, RawData, error
 from .checks_events import (
     Bounds,
@@ -102,15 +101,7 @@ def write_json_atomic(obj, path) -> Path:
     """Temp file in the target folder + rename, so a reader never sees half a report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_plain)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_plain))
 
 
 def _plain(x):

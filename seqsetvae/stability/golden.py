@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
 
 from ..data.packed import PackedData
+from ..fileio import atomic_write_text
 from ..train.trainer import RunOptions, Trainer
 from .runs import PROFILES, profile_config
 
@@ -84,6 +84,4 @@ def load_golden(path: Path) -> dict | None:
 
 
 def save_golden(path: Path, golden: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(golden, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(golden, indent=1) + "\n")

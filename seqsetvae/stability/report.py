@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from ..fileio import atomic_write_text  # noqa: E402
 from .runs import Profile, RunTrace, profile_config, traced_run  # noqa: E402
 from .variability import compare_paired, step_change_sd  # noqa: E402
 
@@ -104,8 +105,8 @@ def write_report(traces, profile: Profile, out: Path, data_name: str) -> dict:
     plot_losses(traces, out / "loss_curves.png")
     plot_grad_norms(traces, out / "grad_norms.png")
     plot_posterior(summary, out / "posterior.png")
-    _atomic_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
-    _atomic_text(out / "report.md", render_markdown(summary))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic_write_text(out / "report.md", render_markdown(summary))
     return summary
 
 
@@ -140,7 +141,3 @@ def _save(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

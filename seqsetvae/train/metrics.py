@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from ..fileio import atomic_write_text
+
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve via the rank-sum statistic; NaN when one class is absent."""
@@ -40,9 +42,8 @@ class JsonlWriter:
         self.path = Path(path)
         if keep_lines is not None and self.path.exists():
             kept = [line + "\n" for line in _whole_lines(self.path)][:keep_lines]
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(kept))
-            os.replace(tmp, self.path)  # a crash while resuming must not lose the kept lines
+            # atomic: a crash while resuming must not lose the kept lines
+            atomic_write_text(self.path, "".join(kept))
         self.fh = open(self.path, "a")
 
     def write(self, record: dict) -> None:

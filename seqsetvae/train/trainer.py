@@ -39,6 +39,7 @@ from ..config import Config, save_config
 from ..data.collate import Batch, collate
 from ..data.packed import PackedData
 from ..data.sampler import BucketBatchSampler
+from ..fileio import atomic_write_text
 from ..model import SeqSetVAE, build_model
 from .checkpoint import CheckpointError, first_line, load_checkpoint, save_checkpoint
 from .metrics import JsonlWriter, auprc, auroc
@@ -506,6 +507,4 @@ def prepare_out_dir(out_dir: Path, checkpoint_size: int = 0) -> None:
 
 
 def _atomic_write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=float) + "\n")
