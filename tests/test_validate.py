@@ -299,3 +299,24 @@ def test_cli_layout_b_and_missing_labels(clean, tmp_path):
     assert main(["check-data", "--events", str(events)]) == 0
     (events.parent / "oc.csv").unlink()
     assert main(["check-data", "--events", str(events)]) == 1  # reported, not a crash
+
+
+def test_ids_with_leading_zeros_match_their_labels(tmp_path):
+    """The validator reads ids as text, like the loader: "007" must not become "7"."""
+    import pandas as pd
+
+    from seqsetvae.data import DataSource
+    from seqsetvae.data.validate import validate_dataset
+
+    ids = [f"00{k}" for k in range(1, 7)]  # numeric-looking ids with leading zeros
+    for s, split in enumerate(("train", "valid", "test")):
+        (tmp_path / split).mkdir()
+        for i, pid in enumerate(ids[2 * s:2 * s + 2]):
+            pd.DataFrame({"variable": ["a", "b"], "value": [1.0, 2.0 + i],
+                          "minute": [0.0, 0.0]}).to_parquet(tmp_path / split / f"{pid}.parquet")
+    pd.DataFrame({"variable": ["a", "b"], "mean": [1.0, 2.0], "std": [1.0, 1.0]}).to_csv(
+        tmp_path / "stats.csv", index=False)
+    pd.DataFrame({"ts_id": ids, "in_hospital_mortality": [0, 1] * 3}).to_csv(
+        tmp_path / "oc.csv", index=False)
+    report = validate_dataset(DataSource.resolve(tmp_path))
+    assert not [f for f in report.errors if f.check == "labels_missing"], report.errors

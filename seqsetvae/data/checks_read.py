@@ -37,20 +37,22 @@ def load_raw(source, splits=SPLITS) -> RawData:
         raw = RawData(source, tuple(splits), "A", _no_events(), _no_patients())
     raw.read_findings = findings + raw.read_findings
     raw.stats, raw.stats_file = _side_table(source.params_map_path, "stats (params map)", raw)
-    raw.labels, raw.labels_file = _side_table(source.label_path, "labels", raw)
+    # ids as text, exactly as the loader reads them ("007" stays "007")
+    raw.labels, raw.labels_file = _side_table(source.label_path, "labels", raw,
+                                              text_columns=(source.id_col,))
     if source.embeddings_path is not None:  # optional: absent is fine
         raw.embeddings, raw.embeddings_file = _side_table(source.embeddings_path, "embeddings",
                                                           raw)
     return raw
 
 
-def _side_table(path, what: str, raw: RawData):
+def _side_table(path, what: str, raw: RawData, text_columns: tuple[str, ...] = ()):
     if path is None:
         raw.read_findings.append(error(CHECK, f"no {what} file given or found beside the data",
                                        "(source)"))
         return None, ""
     try:
-        return read_table(path), str(path)
+        return read_table(path, text_columns), str(path)
     except DataError as exc:
         raw.read_findings.append(error(CHECK, str(exc), str(path)))
     except Exception as exc:  # anything else the parsers throw is still a finding
@@ -187,7 +189,7 @@ def _tag(df: pd.DataFrame, owners) -> pd.DataFrame:
 def _layout_b(source, splits, findings) -> RawData:
     path = str(source.events_path)
     try:
-        df = read_table(source.events_path)
+        df = read_table(source.events_path, (source.patient_col, source.split_col))
     except DataError as exc:
         findings.append(error(CHECK, str(exc), path))
         return RawData(source, splits, "B", _no_events(), _no_patients())
