@@ -1,24 +1,28 @@
 """CI gate: short benchmark checks (~1-2 minutes on 2 CPU cores).
 
 Gates:
-* step speedup (a same-run ratio): the batched training step (forward, backward, AdamW,
-  zero_grad) must stay >= 5x faster than the per-set loop reference's forward + backward at the
-  representative shape (4 x 50 x 10), baseline preset. The two are timed interleaved and
-  compared best-to-best, so load from other processes hits both alike. This is a regression
-  floor: the step measures 7-9x today, and the issue's 15x target is NOT met (the reference
-  already runs its 16x256 matmuls at ~5% of GEMM peak, so 15x would need the batched step at
-  ~76% of peak; it reaches ~43%). test_bench_step.py records speedup_vs_reference per run.
-* collation throughput (an ABSOLUTE figure, so machine-dependent): the target is 1,000,000
-  events/s; the gate asserts only a quarter of that, on the best of several epochs, so that a
-  loaded CI box does not flake while a regression of the vectorised collation (a Python loop per
-  event runs at ~10^4-10^5 events/s) still fails.
+* step speedup (a same-run ratio): the batched training step (forward, backward, the trainer's
+  fused AdamW, zero_grad) must stay >= 5x faster than the per-set loop reference's forward +
+  backward at the representative shape (4 x 50 x 10), baseline preset. The two are timed
+  interleaved and compared best-to-best, so load from other processes hits both alike. This is
+  a regression floor: the step measures 7-9x today and the issue's 15x target is NOT met.
+  test_bench_step.py records speedup_vs_reference and its ceiling, speedup_ceiling_at_gemm_peak
+  (~20x: the speedup if every FLOP of the step ran at the same-run GEMM peak), so 15x needs ~73%
+  of peak for the whole step; its GEMMs alone run at ~60-65%.
+* collation speedup (a same-run ratio): vectorised collation must stay >= 3x an event-by-event
+  Python loop that builds the same tensors (measured ~9x: 6-9 M vs ~1 M events/s). The issue's
+  absolute target of 1 M events/s is printed and recorded by test_bench_data.py, not gated: the
+  loop reference itself reaches it on this machine, so an absolute floor would not catch a loop.
+Each gate has a control showing it fails when the code under test is the loop reference itself.
 """
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
+import torch
 
 from seqsetvae import perf
 from seqsetvae.data import BucketBatchSampler, collate
@@ -28,41 +32,99 @@ pytestmark = pytest.mark.gate
 
 # regression floor (see above); overridable only to diagnose a runner without editing code
 MIN_STEP_SPEEDUP = float(os.environ.get("SEQSETVAE_GATE_MIN_SPEEDUP", "5"))
-TARGET_STEP_SPEEDUP = 15.0  # the issue's target, reported by test_bench_step.py
-COLLATE_TARGET_EVENTS_PER_S = 1_000_000
-COLLATE_GATE_EVENTS_PER_S = COLLATE_TARGET_EVENTS_PER_S / 4  # generous margin: absolute figure
+MIN_COLLATE_SPEEDUP = 3.0  # regression floor; measures ~9x
+COLLATE_TARGET_EVENTS_PER_S = 1_000_000  # the issue's target, printed and in the bench JSON
 
 
-def test_batched_step_beats_per_set_loop_reference(make_step):
+def step_speedup(step, reference, rounds: int = 3) -> float:
+    """Best reference time over best step time, the two timed interleaved."""
+    times = perf.time_interleaved({"step": step, "reference": reference}, rounds=rounds)
+    speedup = times["reference"].best / times["step"].best
+    print(f"step {times['step'].seconds} reference {times['reference'].seconds} "
+          f"speedup {speedup:.1f}x (floor {MIN_STEP_SPEEDUP}x)")
+    return speedup
+
+
+def collate_event_by_event(data, indices):
+    """The loop reference for collation: the same padded tensors as ``collate`` (events,
+    masks, times from each patient's first set), filled one set and one event at a time."""
+    sets = [range(data.set_offsets[p], data.set_offsets[p + 1]) for p in indices]
+    n_max = max((data.event_offsets[s + 1] - data.event_offsets[s] for r in sets for s in r),
+                default=1)
+    shape = (len(sets), max(max(map(len, sets), default=1), 1), max(n_max, 1))
+    var_idx, values = np.zeros(shape, np.int64), np.zeros(shape, np.float32)
+    event_mask = np.zeros(shape, bool)
+    set_mask, times = np.zeros(shape[:2], bool), np.zeros(shape[:2], np.float32)
+    for b, set_range in enumerate(sets):
+        for s_pos, s in enumerate(set_range):
+            set_mask[b, s_pos] = True
+            times[b, s_pos] = data.set_times[s] - data.set_times[set_range[0]]
+            for n_pos, e in enumerate(range(data.event_offsets[s], data.event_offsets[s + 1])):
+                var_idx[b, s_pos, n_pos] = data.var_idx[e]
+                values[b, s_pos, n_pos] = data.values[e]
+                event_mask[b, s_pos, n_pos] = True
+    return [torch.from_numpy(a) for a in (var_idx, values, event_mask, set_mask, times)]
+
+
+@pytest.fixture(scope="module")
+def step_case(make_step):
     case = make_step("baseline", (4, 50, 10), compile_model=False)
     if case.device.type != "cpu":
         pytest.skip("the per-set loop reference builds its tensors on the CPU")
+    return case
 
+
+def test_batched_step_beats_per_set_loop_reference(step_case):
     def timed_step():
-        case.step()
-        case.sync()
+        step_case.step()
+        step_case.sync()
 
-    # reference rounds cost ~15-20 steps each; 3 interleaved rounds bound the gate to ~1 minute
-    times = perf.time_interleaved({"step": timed_step, "reference": case.reference}, rounds=3)
-    speedup = times["reference"].best / times["step"].best
-    print(f"step {times['step'].best:.3f}s reference {times['reference'].best:.3f}s "
-          f"speedup {speedup:.1f}x")
+    # reference rounds cost ~8-10 steps each; 3 interleaved rounds bound the gate to ~1 minute
+    speedup = step_speedup(timed_step, step_case.reference)
     assert speedup >= MIN_STEP_SPEEDUP, (
-        f"batched step only {speedup:.1f}x the per-set loop reference "
-        f"(step {times['step'].seconds}, reference {times['reference'].seconds})")
+        f"batched step only {speedup:.1f}x the per-set loop reference (floor {MIN_STEP_SPEEDUP}x)")
 
 
-def test_collation_throughput():
+def test_step_gate_control_a_per_set_loop_step_fails(step_case):
+    """The gate can fail: a 'step' that is itself the per-set loop measures ~1x."""
+    speedup = step_speedup(step_case.reference, step_case.reference, rounds=1)
+    assert speedup < MIN_STEP_SPEEDUP
+
+
+@pytest.fixture(scope="module")
+def collation_data():
     data = random_packed(300, 100, 20, num_variables=100, seed=1)
-    sampler = BucketBatchSampler(data.num_sets, 4, shuffle=True, seed=0)
+    return data, BucketBatchSampler(data.num_sets, 4, shuffle=True, seed=0)
 
-    def epoch():
-        for idx in sampler:
-            collate(data, idx)
 
-    best = perf.time_callable(epoch, rounds=5, warmup=1).best
-    rate = data.num_events / best
-    print(f"collation {rate / 1e6:.2f} M events/s (target {COLLATE_TARGET_EVENTS_PER_S:,})")
-    assert rate >= COLLATE_GATE_EVENTS_PER_S, (
-        f"collation at {rate:,.0f} events/s; gate {COLLATE_GATE_EVENTS_PER_S:,.0f} "
-        f"(absolute; target {COLLATE_TARGET_EVENTS_PER_S:,})")
+def test_event_loop_reference_builds_the_same_batch(collation_data):
+    data, sampler = collation_data
+    idx = next(iter(sampler))
+    batch, looped = collate(data, idx), collate_event_by_event(data, idx)
+    for name, tensor in zip(("var_idx", "values", "event_mask", "set_mask", "times"), looped):
+        assert torch.equal(getattr(batch, name), tensor), name
+
+
+def collation_speedup(collate_fn, data, sampler) -> float:
+    """Events/s of ``collate_fn`` over one epoch of batches, relative to the event loop's, the
+    two timed interleaved (best of 5 epochs each)."""
+    def epoch(fn):
+        return lambda: [fn(data, idx) for idx in sampler]
+
+    times = perf.time_interleaved({"under_test": epoch(collate_fn),
+                                   "loop": epoch(collate_event_by_event)}, rounds=5)
+    rate, loop_rate = (data.num_events / times[k].best for k in ("under_test", "loop"))
+    print(f"collation {rate:,.0f} events/s (target {COLLATE_TARGET_EVENTS_PER_S:,}), event loop "
+          f"{loop_rate:,.0f} events/s: {rate / loop_rate:.1f}x (floor {MIN_COLLATE_SPEEDUP}x)")
+    return rate / loop_rate
+
+
+def test_collation_beats_an_event_loop(collation_data):
+    speedup = collation_speedup(collate, *collation_data)
+    assert speedup >= MIN_COLLATE_SPEEDUP, (
+        f"vectorised collation only {speedup:.1f}x an event-by-event loop")
+
+
+def test_collation_gate_control_an_event_loop_fails(collation_data):
+    """The gate can fail: collation that is itself the event loop measures ~1x."""
+    assert collation_speedup(collate_event_by_event, *collation_data) < MIN_COLLATE_SPEEDUP

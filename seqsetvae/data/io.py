@@ -121,7 +121,7 @@ def read_layout_b(path: str | Path, split: str | None = None, patient_col: str =
         df = df[df[split_col] == split]
     df = df.rename(columns={patient_col: "patient_id"})
     df["patient_id"] = df["patient_id"].astype(str)
-    sources = {pid: f"{path} (patient {pid})" for pid in df["patient_id"].unique()}
+    sources = {pid: f"{path} (patient {pid})" for pid in df["patient_id"].unique().tolist()}
     return EventTable(df.reset_index(drop=True), sources, [])
 
 
