@@ -21,10 +21,15 @@ def flag(parser: argparse.ArgumentParser, name: str, *more: str, **kwargs):
     return parser.add_argument(*sorted(names, key=len, reverse=True), **kwargs)
 
 
-def add_data_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    flag(p, "--data_dir", type=Path, required=required, help="Layout A directory")
-    flag(p, "--params_map_path", type=Path, help="stats.csv (default: data dir, then its parent)")
-    flag(p, "--label_path", type=Path, help="oc.csv (default: data dir, then its parent)")
+def add_data_source_flags(p: argparse.ArgumentParser) -> None:
+    flag(p, "--data_dir", type=Path, help="Layout A directory (or --events)")
+    flag(p, "--events", type=Path, help="Layout B long table (parquet or csv) instead of "
+         "--data_dir")
+    flag(p, "--patient_col", default="patient_id", help="patient id column of --events")
+    flag(p, "--split_col", default="split", help="split column of --events")
+    flag(p, "--params_map_path", type=Path, help="stats.csv (default: beside the data, then its "
+         "parent)")
+    flag(p, "--label_path", type=Path, help="oc.csv (default: beside the data, then its parent)")
     flag(p, "--embeddings_path", type=Path, help="cached.csv with fixed variable embeddings")
     flag(p, "--id_col", default="ts_id", help="patient id column of the labels file")
     flag(p, "--label_col", default="in_hospital_mortality", help="label column of the labels file")
@@ -33,9 +38,14 @@ def add_data_source_flags(p: argparse.ArgumentParser, required: bool = True) -> 
 def data_source(args):
     from .data import DataSource
 
+    if (args.data_dir is None) == (args.events is None):
+        raise DataError("give exactly one of --data_dir (Layout A) or --events (Layout B)")
+    if args.events is not None and not args.events.is_file():
+        raise DataError(f"{args.events}: events table not found (--events)")
     return DataSource.resolve(args.data_dir, args.params_map_path, args.label_path,
-                              embeddings_path=args.embeddings_path, id_col=args.id_col,
-                              label_col=args.label_col)
+                              events=args.events, embeddings_path=args.embeddings_path,
+                              id_col=args.id_col, label_col=args.label_col,
+                              patient_col=args.patient_col, split_col=args.split_col)
 
 
 def resolved_config(args):

@@ -66,6 +66,26 @@ def test_resume_continues_from_the_last_checkpoint(datasets, tmp_path):
         (tmp_path / "full" / "metrics.jsonl").read_text()
 
 
+def test_layout_b_table_trains_exactly_like_the_layout_a_directory(datasets, tmp_path):
+    import pandas as pd
+
+    src = datasets["synthetic"]
+    frames = [pd.read_parquet(f).assign(patient_id=f.stem, split=split)
+              for split in ("train", "valid", "test")
+              for f in sorted((src / split).glob("*.parquet"))]
+    table = tmp_path / "events.parquet"
+    pd.concat(frames).to_parquet(table, index=False)
+    args = ["--params_map_path", src / "stats.csv", "--label_path", src / "oc.csv",
+            "--batch-size", 4, "--max-steps", 3, *SMALL, "--no-progress"]
+    cli("train", "--data_dir", src, *args, "--out", tmp_path / "a")
+    cli("train", "--events", table, *args, "--out", tmp_path / "b")
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == \
+        (tmp_path / "b" / "metrics.jsonl").read_text()
+    both = cli("train", "--data_dir", src, "--events", table, "--out", tmp_path / "c",
+               check=False)
+    assert both.returncode != 0 and "exactly one of --data_dir" in both.stderr
+
+
 def test_train_refuses_bad_data_with_a_located_message(datasets, tmp_path):
     import shutil
 

@@ -17,11 +17,7 @@ def register(sub) -> None:
     from ..cli import add_data_source_flags, flag
 
     p = sub.add_parser("check-data", help="validate a dataset (DESIGN.md section 8)")
-    add_data_source_flags(p, required=False)
-    flag(p, "--events", type=Path, help="Layout B long table (parquet or csv) instead of "
-         "--data_dir")
-    flag(p, "--patient_col", default="patient_id", help="patient id column of --events")
-    flag(p, "--split_col", default="split", help="split column of --events")
+    add_data_source_flags(p)
     flag(p, "--report", type=Path, help="also write the findings as JSON here")
     flag(p, "--min_sets", type=int, default=1, help="warn below this many sets per patient")
     flag(p, "--max_sets", type=int, default=2000, help="warn above this many sets per patient")
