@@ -291,7 +291,7 @@ class Trainer:
                 self.scaler.scale(loss / n).backward()
             terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
             sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
-            sums[-1] += batch.num_events
+            sums[-1] += batch.event_mask.sum()  # a device add: no host sync per micro-batch
         params = [p for p in self.model.parameters() if p.requires_grad]
         grads = [p.grad for p in params if p.grad is not None]
         if kind == "grad" and grads:
@@ -301,9 +301,11 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         clip = o.gradient_clip_val if o.gradient_clip_val > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-        values = sums.tolist()  # one host sync per step, not per term
+        # the step's one host sync: loss terms, events and the pre-clip norm in one transfer
+        values = torch.cat([sums, grad_norm.detach().reshape(1).to(sums.dtype)]).tolist()
+        norm = values.pop()
         record = dict(zip(LOSS_KEYS, values))
-        record.update(grad_norm=float(grad_norm), clipped=bool(grad_norm > clip),
+        record.update(grad_norm=norm, clipped=norm > clip,
                       lr=self.optimizer.param_groups[0]["lr"],
                       beta=self.model.beta_at(self.state.step))
         finite = math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])
