@@ -9,13 +9,17 @@ import pytest
 import torch
 
 from seqsetvae import perf
-from step_case import TARGET_STEP_SPEEDUP, StepCase, make_step_case
+from step_case import GEMM_DTYPES, PRECISIONS, TARGET_STEP_SPEEDUP, StepCase, make_step_case
 
 
 def pytest_addoption(parser):
     parser.addoption("--compile", action="store_true", default=False,
                      help="wrap the model in torch.compile for the step benchmarks "
                           "(or set SEQSETVAE_BENCH_COMPILE=1)")
+    parser.addoption("--precision", choices=PRECISIONS, default=None,
+                     help="autocast precision of the step benchmarks, fp32 (default) or bf16 "
+                          "(or SEQSETVAE_BENCH_PRECISION); fractions of peak are then against "
+                          "a GEMM of the same dtype")
     parser.addoption("--threads", type=int, default=None,
                      help="torch intra-op threads (or SEQSETVAE_BENCH_THREADS); on a shared box "
                           "fewer threads than cores avoids OpenMP stalls behind other processes")
@@ -34,21 +38,31 @@ def use_compile(pytestconfig) -> bool:
 
 
 @pytest.fixture(scope="session")
+def precision(pytestconfig) -> str:
+    return (pytestconfig.getoption("--precision")
+            or os.environ.get("SEQSETVAE_BENCH_PRECISION", "fp32"))
+
+
+@pytest.fixture(scope="session")
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class GemmPeak:
-    """The best fp32 1024^3 matmul rate seen in this run, sampled around every benchmark: one
-    sample at session start can land in a burst of load from other processes and deflate the
-    denominator (fractions above 1). At session end every registered benchmark's fraction is
-    recomputed against the final best, before pytest-benchmark writes its JSON."""
+    """The best square-matmul rate (in the benchmarks' precision) seen in this run, sampled
+    around every benchmark: one sample at session start can land in a burst of load from other
+    processes and deflate the denominator (fractions above 1). At session end every registered
+    benchmark's fraction is recomputed against the final best, before pytest-benchmark writes
+    its JSON. 1024^3 saturates a CPU; a large GPU needs 8192^3."""
 
-    def __init__(self, device: torch.device):
-        self.device, self.best, self._infos = device, 0.0, []
+    def __init__(self, device: torch.device, precision: str):
+        self.device, self.precision, self.best, self._infos = device, precision, 0.0, []
+        self.size = 8192 if device.type == "cuda" else 1024
 
     def sample(self) -> float:
-        self.best = max(self.best, perf.gemm_peak_gflops(1024, rounds=10, device=self.device))
+        rate = perf.gemm_peak_gflops(self.size, rounds=10, device=self.device,
+                                     dtype=GEMM_DTYPES[self.precision])
+        self.best = max(self.best, rate)
         return self.best
 
     def register(self, info: dict) -> None:
@@ -58,6 +72,7 @@ class GemmPeak:
     def finalize(self) -> None:
         for info in self._infos:
             info["gemm_peak_gflops"] = self.best
+            info["precision"] = self.precision
             info["fraction_of_gemm_peak"] = info.get("achieved_gflops", 0.0) / self.best
             if "reference_s" in info:  # the speedup if every FLOP of the step ran at the peak
                 ideal_step_s = info["gflop_per_step"] / self.best
@@ -68,18 +83,18 @@ class GemmPeak:
 
 
 @pytest.fixture(scope="session")
-def gemm_peak(device):
-    tracker = GemmPeak(device)
+def gemm_peak(device, precision):
+    tracker = GemmPeak(device, precision)
     tracker.sample()
     yield tracker
     tracker.finalize()
 
 
 @pytest.fixture(scope="session")
-def make_step(device, use_compile):
+def make_step(device, use_compile, precision):
     def make(preset_name: str, shape: tuple[int, int, int], compile_model: bool | None = None,
              overrides: dict | None = None) -> StepCase:
         compiled = use_compile if compile_model is None else compile_model
-        return make_step_case(preset_name, shape, device, compiled, overrides)
+        return make_step_case(preset_name, shape, device, compiled, overrides, precision)
 
     return make

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from step_case import make_step_case
+from step_case import PRECISIONS, make_step_case
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shape", default="4x50x10", help="patients x sets x events")
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (after 2 warm-up)")
     parser.add_argument("--rows", type=int, default=25, help="operators in the printed table")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=None, help="folder for trace.json and "
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
-    case = make_step_case(args.preset, shape, device)
+    case = make_step_case(args.preset, shape, device, precision=args.precision)
     for _ in range(2):
         case.step()
     case.sync()
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     table = prof.key_averages(group_by_input_shape=True).table(
         sort_by=sort, row_limit=args.rows, max_name_column_width=32, max_shapes_column_width=64)
-    print(f"{args.preset} {args.shape} on {device} ({torch.get_num_threads()} threads), "
+    print(f"{args.preset} {args.shape} {args.precision} on {device} "
+          f"({torch.get_num_threads()} threads), "
           f"{args.steps} steps\n{table}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

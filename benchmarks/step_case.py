@@ -17,6 +17,7 @@ from seqsetvae.config import preset  # noqa: E402
 from seqsetvae.data import collate  # noqa: E402
 from seqsetvae.model import build_model  # noqa: E402
 from seqsetvae.train.optim import build_optimizer  # noqa: E402
+from seqsetvae.train.trainer import precision_context  # noqa: E402
 from tests.factories import random_packed  # noqa: E402
 from tests.reference import reference_forward  # noqa: E402
 
@@ -24,6 +25,8 @@ NUM_VARIABLES = 100
 # the issue's target for the batched step over the per-set loop reference (baseline, 4x50x10);
 # the benchmarks report how much of the GEMM peak it would take (gemm_fraction_needed_for_target)
 TARGET_STEP_SPEEDUP = 15.0
+PRECISIONS = ("fp32", "bf16")
+GEMM_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # the peak each is measured against
 
 
 @dataclass
@@ -37,13 +40,21 @@ class StepCase:
     device: torch.device
     num_events: int
     num_patients: int
+    precision: str = "fp32"  # fp32 or bf16: the forward under the trainer's autocast context
 
     def step(self) -> None:
         """Forward, backward, AdamW step, zero_grad: one optimizer step of training."""
-        out = self.forward(self.batch, step=1)
+        with precision_context(self.precision, self.device):
+            out = self.forward(self.batch, step=1)
         out.loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def has_reference(self) -> bool:
+        """The per-set loop reference builds fp32 outputs on the CPU: it is the fp32 CPU
+        baseline, so speedups against it are measured there only."""
+        return self.device.type == "cpu" and self.precision == "fp32"
 
     def reference(self) -> None:
         """The per-set loop reference, forward and backward (no optimizer step)."""
@@ -64,11 +75,16 @@ def fixed_batch(shape: tuple[int, int, int], seed: int = 0):
 
 
 def make_step_case(preset_name: str, shape: tuple[int, int, int], device: torch.device,
-                   compile_model: bool = False, overrides: dict | None = None) -> StepCase:
+                   compile_model: bool = False, overrides: dict | None = None,
+                   precision: str = "fp32") -> StepCase:
+    if precision not in PRECISIONS:
+        raise ValueError(f"benchmark precision {precision!r}: choose {', '.join(PRECISIONS)} "
+                         "(fp16 needs the trainer's GradScaler)")
     torch.manual_seed(0)
     cfg = preset(preset_name).replace(**(overrides or {}))
     model = build_model(NUM_VARIABLES, cfg).to(device).train()
     batch = fixed_batch(shape).to(device)
     forward = torch.compile(model) if compile_model else model
     optimizer = build_optimizer(model, cfg)  # the trainer's: parameter groups, fused kernel
-    return StepCase(model, forward, optimizer, batch, device, batch.num_events, shape[0])
+    return StepCase(model, forward, optimizer, batch, device, batch.num_events, shape[0],
+                    precision)

@@ -41,7 +41,7 @@ def measure_step(benchmark, gemm_peak, case, shape) -> None:
     info = perf.throughput_info(step_s, events=case.num_events, patients=case.num_patients,
                                 flops=flops)
     info.update(step_s=step_s, gflop_per_step=flops / 1e9, compiled=case.forward is not case.model)
-    if case.device.type == "cpu":  # the reference builds its outputs on the CPU
+    if case.has_reference:
         # interleaved with fresh step rounds, so both see the same load from other processes
         disabled = benchmark.disabled
         times = perf.time_interleaved({"step": timed_step, "reference": case.reference},
