@@ -41,10 +41,7 @@ def test_collate_epoch(benchmark, packed, gemm_peak, batch_size):
     batches = benchmark.pedantic(collate_epoch, args=(packed, batch_size), rounds=5,
                                  warmup_rounds=1, iterations=1)
     assert events_in(batches) == packed.num_events
-    if benchmark.stats is not None:
-        seconds = benchmark.stats.stats.min
-    else:
-        seconds = perf.time_callable(lambda: collate_epoch(packed, batch_size), 1, 0).best
+    seconds = perf.best_benchmark_time(benchmark, lambda: collate_epoch(packed, batch_size))
     info = perf.throughput_info(seconds, events=packed.num_events, patients=len(packed), flops=0)
     info.update(epoch_s=seconds, num_events=packed.num_events,
                 padding_fraction=padding_fraction(packed, batch_size))
@@ -79,10 +76,7 @@ def test_load_and_collate_epoch(benchmark, layout_b, gemm_peak):
     data, batches = benchmark.pedantic(load_and_collate, rounds=3, warmup_rounds=1,
                                        iterations=1)
     assert events_in(batches) == data.num_events
-    if benchmark.stats is not None:
-        seconds = benchmark.stats.stats.min
-    else:
-        seconds = perf.time_callable(load_and_collate, 1, 0).best
+    seconds = perf.best_benchmark_time(benchmark, load_and_collate)
     load_s = perf.time_callable(lambda: layout_b.load("train"), rounds=3).best
     collate_s = perf.time_callable(lambda: collate_epoch(data, 4), rounds=3).best
     info = perf.throughput_info(seconds, events=data.num_events, patients=len(data), flops=0)

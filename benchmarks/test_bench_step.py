@@ -19,13 +19,6 @@ ROUNDS = {REPRESENTATIVE: (5, 2), SMALL: (20, 3)}
 REF_ROUNDS = {REPRESENTATIVE: 3, SMALL: 5}
 
 
-def best_time(benchmark, fn, device) -> float:
-    """The benchmark's best round, or one timed call when pytest-benchmark is disabled."""
-    if benchmark.stats is not None:
-        return benchmark.stats.stats.min
-    return perf.time_callable(fn, rounds=1, warmup=0, device=device).best
-
-
 def measure_step(benchmark, gemm_peak, case, shape) -> None:
     def timed_step():
         case.step()
@@ -36,7 +29,7 @@ def measure_step(benchmark, gemm_peak, case, shape) -> None:
     gemm_peak.sample()
     benchmark.pedantic(timed_step, rounds=rounds, warmup_rounds=warmup, iterations=1)
     gemm_peak.sample()
-    step_s = best_time(benchmark, timed_step, case.device)
+    step_s = perf.best_benchmark_time(benchmark, timed_step, case.device)
 
     info = perf.throughput_info(step_s, events=case.num_events, patients=case.num_patients,
                                 flops=flops)

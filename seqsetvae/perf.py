@@ -148,6 +148,15 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str | None = No
     return MemoryPeak(peak[0], peak[0] - before, "rss-sampled")
 
 
+def best_benchmark_time(benchmark, fn: Callable[[], object],
+                        device: torch.device | str | None = None) -> float:
+    """The best round of a pytest-benchmark run, or one timed call of ``fn`` when the benchmark
+    plugin is disabled (``--benchmark-disable``: no stats are kept)."""
+    if benchmark.stats is not None:
+        return benchmark.stats.stats.min
+    return time_callable(fn, rounds=1, warmup=0, device=device).best
+
+
 def throughput_info(seconds: float, *, events: int, patients: int, flops: int = 0,
                     gemm_peak: float | None = None) -> dict[str, float]:
     """The figures every benchmark reports, from one best time."""
