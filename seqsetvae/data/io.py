@@ -119,8 +119,7 @@ def read_layout_b(path: str | Path, split: str | None = None, patient_col: str =
             raise DataError(f"{path}: no {split_col!r} column, so split {split!r} cannot be "
                             "selected; add the column (train/valid/test)")
         df = df[df[split_col] == split]
-    df = df.rename(columns={patient_col: "patient_id"})
-    df["patient_id"] = df["patient_id"].astype(str)
+    df = df.rename(columns={patient_col: "patient_id"})  # already text: read_table's text_columns
     sources = {pid: f"{path} (patient {pid})" for pid in df["patient_id"].unique().tolist()}
     return EventTable(df.reset_index(drop=True), sources, [])
 
