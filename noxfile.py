@@ -39,8 +39,11 @@ def stability(session, device, precision):
         if os.environ.get("REQUIRE_CUDA") == "1":
             session.error("REQUIRE_CUDA=1 but no CUDA GPU is visible")
         session.skip("no CUDA GPU visible (set REQUIRE_CUDA=1 to make this an error)")
+    os.makedirs(".stability", exist_ok=True)  # per-cell figures and the kill matrix land here
     session.run("pytest", "stability_suite", "-q", "-p", "no:cacheprovider",
-                f"--device={device}", f"--precision={precision}", *session.posargs)
+                f"--device={device}", f"--precision={precision}",
+                f"--stability-report=.stability/{device}-{precision}.json",
+                f"--kill-matrix=.stability/kill_matrix-{device}.md", *session.posargs)
 
 
 @nox.session

@@ -14,12 +14,14 @@ Gates:
   issue's absolute target of 1 M events/s is printed and recorded by test_bench_data.py, not
   gated: the loop reference itself reaches it on this machine, so an absolute floor would not
   catch a loop.
-Each gate has a control showing it fails when the code under test is the loop reference itself.
+Each gate has a control showing it fails on a genuinely slower variant of the code under test:
+the step with its set encoder regressed to a loop over sets, collation looping over sets.
 """
 
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ import torch
 
 from seqsetvae import perf
 from seqsetvae.data import BucketBatchSampler, collate
+from seqsetvae.model import SeqSetVAE
 from tests.factories import random_packed
 
 pytestmark = pytest.mark.gate
@@ -46,25 +49,45 @@ def step_speedup(step, reference, rounds: int = 3) -> float:
     return speedup
 
 
-def collate_event_by_event(data, indices):
-    """The loop reference for collation: the same padded tensors as ``collate`` (events,
-    masks, times from each patient's first set), filled one set and one event at a time."""
+def _looped_collate(data, indices, fill_set):
+    """The padded tensors of ``collate`` (events, masks, times from each patient's first set),
+    built by a Python loop over patients and sets; ``fill_set(arrays, b, s_pos, s)`` copies
+    set ``s``'s events into row (b, s_pos)."""
     sets = [range(data.set_offsets[p], data.set_offsets[p + 1]) for p in indices]
     n_max = max((data.event_offsets[s + 1] - data.event_offsets[s] for r in sets for s in r),
                 default=1)
     shape = (len(sets), max(max(map(len, sets), default=1), 1), max(n_max, 1))
-    var_idx, values = np.zeros(shape, np.int64), np.zeros(shape, np.float32)
-    event_mask = np.zeros(shape, bool)
+    arrays = (np.zeros(shape, np.int64), np.zeros(shape, np.float32), np.zeros(shape, bool))
     set_mask, times = np.zeros(shape[:2], bool), np.zeros(shape[:2], np.float32)
     for b, set_range in enumerate(sets):
         for s_pos, s in enumerate(set_range):
             set_mask[b, s_pos] = True
             times[b, s_pos] = data.set_times[s] - data.set_times[set_range[0]]
-            for n_pos, e in enumerate(range(data.event_offsets[s], data.event_offsets[s + 1])):
-                var_idx[b, s_pos, n_pos] = data.var_idx[e]
-                values[b, s_pos, n_pos] = data.values[e]
-                event_mask[b, s_pos, n_pos] = True
-    return [torch.from_numpy(a) for a in (var_idx, values, event_mask, set_mask, times)]
+            fill_set(arrays, b, s_pos, s)
+    return [torch.from_numpy(a) for a in (*arrays, set_mask, times)]
+
+
+def collate_event_by_event(data, indices):
+    """The loop reference for collation: one set and one event at a time."""
+    def fill(arrays, b, s_pos, s):
+        var_idx, values, event_mask = arrays
+        for n_pos, e in enumerate(range(data.event_offsets[s], data.event_offsets[s + 1])):
+            var_idx[b, s_pos, n_pos] = data.var_idx[e]
+            values[b, s_pos, n_pos] = data.values[e]
+            event_mask[b, s_pos, n_pos] = True
+    return _looped_collate(data, indices, fill)
+
+
+def collate_set_by_set(data, indices):
+    """A regression the gate must catch: collation that copies each set's events with one
+    slice per set (a Python loop over sets instead of index arithmetic over the batch)."""
+    def fill(arrays, b, s_pos, s):
+        lo, hi = data.event_offsets[s], data.event_offsets[s + 1]
+        var_idx, values, event_mask = arrays
+        var_idx[b, s_pos, :hi - lo] = data.var_idx[lo:hi]
+        values[b, s_pos, :hi - lo] = data.values[lo:hi]
+        event_mask[b, s_pos, :hi - lo] = True
+    return _looped_collate(data, indices, fill)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +109,23 @@ def test_batched_step_beats_per_set_loop_reference(step_case):
         f"batched step only {speedup:.1f}x the per-set loop reference (floor {MIN_STEP_SPEEDUP}x)")
 
 
-def test_step_gate_control_a_per_set_loop_step_fails(step_case):
-    """The gate can fail: a 'step' that is itself the per-set loop measures ~1x."""
-    speedup = step_speedup(step_case.reference, step_case.reference, rounds=1)
+def encode_sets_one_by_one(model, x, event_mask):
+    """A regression the gate must catch: the batched model's set encoder fed one set at a time
+    (a Python loop over sets), everything else in the step unchanged."""
+    parts = [SeqSetVAE.encode_sets(model, x[i:i + 1], event_mask[i:i + 1])
+             for i in range(x.shape[0])]
+    return torch.cat([mu for mu, _ in parts]), torch.cat([lv for _, lv in parts])
+
+
+def test_step_gate_control_a_step_looping_over_sets_fails(step_case):
+    """The gate can fail: the real training step with its set encoder regressed to a loop."""
+    def regressed_step():
+        with mock.patch.object(step_case.model, "encode_sets",
+                               lambda x, m: encode_sets_one_by_one(step_case.model, x, m)):
+            step_case.step()
+        step_case.sync()
+
+    speedup = step_speedup(regressed_step, step_case.reference, rounds=1)
     assert speedup < MIN_STEP_SPEEDUP
 
 
@@ -126,6 +163,10 @@ def test_collation_beats_an_event_loop(collation_data):
         f"vectorised collation only {speedup:.1f}x an event-by-event loop")
 
 
-def test_collation_gate_control_an_event_loop_fails(collation_data):
-    """The gate can fail: collation that is itself the event loop measures ~1x."""
-    assert collation_speedup(collate_event_by_event, *collation_data) < MIN_COLLATE_SPEEDUP
+def test_collation_gate_control_a_set_by_set_collation_fails(collation_data):
+    """The gate can fail: a collation that builds the same batch but loops over sets."""
+    data, sampler = collation_data
+    idx = next(iter(sampler))
+    for got, want in zip(collate_set_by_set(data, idx), collate_event_by_event(data, idx)):
+        assert torch.equal(got, want)
+    assert collation_speedup(collate_set_by_set, *collation_data) < MIN_COLLATE_SPEEDUP

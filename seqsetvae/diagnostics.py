@@ -11,11 +11,17 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
 from .stability.collapse import PosteriorHealth
+from .stability.gradients import gradient_report
+from .stability.verdicts import (
+    clip_findings,
+    clip_tightness_findings,
+    collapse_findings,
+    gradient_findings,
+)
 
 
 def _top_level(name: str) -> str:
@@ -121,8 +127,10 @@ class DiagnosticReport:
 
 def generate_diagnostic_report(model: nn.Module, gradient_stats: dict, loss_components: dict,
                                param_stats: dict, posterior: PosteriorHealth | None = None,
-                               config=None, grad_norm_history=None) -> DiagnosticReport:
-    """Turn the analyses into findings, each naming the config field to change and why."""
+                               config=None, grad_norm_history=None,
+                               applied_norm_history=None) -> DiagnosticReport:
+    """Turn the analyses into findings, each naming the config field to change and why. The
+    verdicts are those of the stability suite (seqsetvae.stability.verdicts)."""
     f: list[Finding] = []
     clip = config.get("gradient_clip_val") if config is not None else None
     if gradient_stats["nonfinite"] or not loss_components["finite"]:
@@ -134,18 +142,17 @@ def generate_diagnostic_report(model: nn.Module, gradient_stats: dict, loss_comp
     if bad_params:
         f.append(Finding("problem", f"non-finite parameters in {bad_params}",
                          "resume from the last good checkpoint and lower `lr`"))
-    if grad_norm_history is not None and clip:
-        g = np.asarray(grad_norm_history, float)
-        frac = float((g > clip).mean())
-        if frac > 0.5:
-            f.append(Finding("problem", f"{frac:.0%} of logged steps had a pre-clip norm above "
-                             f"gradient_clip_val={clip}", "the clip is too tight and every update "
-                             "is rescaled: raise `gradient_clip_val` (the guide uses 1.0)"))
-        finite = g[np.isfinite(g)]
-        if len(finite) > 4 and finite.max() > 10 * np.median(finite):
-            f.append(Finding("problem", f"gradient spikes: max {finite.max():.3g} vs median "
-                             f"{np.median(finite):.3g}", "lower `lr` or increase "
-                             "`warmup_steps`; keep clipping on"))
+    if grad_norm_history is not None and clip is not None:
+        report = gradient_report(grad_norm_history, clip, applied_norm_history)
+        for text in clip_tightness_findings(report):
+            f.append(Finding("problem", text, "the clip is too tight and every update is "
+                             "rescaled: raise `gradient_clip_val` (the guide uses 1.0)"))
+        for text in clip_findings(report):
+            f.append(Finding("problem", text, "the optimizer steps with unclipped gradients: "
+                             "check that clipping runs after unscaling and before the step"))
+        for text in gradient_findings(report):
+            f.append(Finding("problem", text, "lower `lr` or increase `warmup_steps`; keep "
+                             "clipping on"))
     elif clip and gradient_stats["global_norm"] > 10 * clip:
         f.append(Finding("note", f"global gradient norm {gradient_stats['global_norm']:.3g} is "
                          f"over 10x gradient_clip_val={clip}", "if this persists, lower `lr`"))
@@ -157,14 +164,10 @@ def generate_diagnostic_report(model: nn.Module, gradient_stats: dict, loss_comp
                          f"the other terms barely steer training: consider lowering "
                          f"`{field_name}`"))
     if posterior is not None:
-        if posterior.active_fraction < 0.05:
-            f.append(Finding("problem", f"posterior collapse: {posterior.active_units}/"
-                             f"{posterior.latent_dim} active units",
+        for text in collapse_findings(posterior):
+            f.append(Finding("problem", f"posterior collapse: {text}",
                              "raise `free_bits` (e.g. 0.1), lower `beta`, or lengthen "
                              "`beta_warmup_steps`"))
-        if posterior.shuffle_gap <= 0:
-            f.append(Finding("problem", "shuffling z across sets does not hurt reconstruction: "
-                             "the decoder ignores z", "raise `free_bits` or lower `beta`"))
     tiny = [m for m, s in gradient_stats["modules"].items() if s["norm"] < 1e-8]
     if tiny:
         f.append(Finding("note", f"vanishing gradients in {tiny}",

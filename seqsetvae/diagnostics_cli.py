@@ -44,16 +44,23 @@ def cmd_diagnose(args) -> int:
     report = generate_diagnostic_report(
         model, analyze_gradients(model), analyze_loss_components(out),
         analyze_parameter_distributions(model), posterior_health(model, batch), config=cfg,
-        grad_norm_history=_grad_history(Path(args.checkpoint)))
+        **_norm_history(Path(args.checkpoint)))
     report.run = {"checkpoint": str(args.checkpoint), "optimizer_step": step,
                   "patients": int(batch.labels.numel()), "split": args.split}
     print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report)
     return 0
 
 
-def _grad_history(checkpoint: Path) -> list[float] | None:
+def _norm_history(checkpoint: Path) -> dict:
+    """Pre-clip and applied gradient norms from the run's metrics.jsonl, when it is there."""
     metrics = checkpoint.parent.parent / "metrics.jsonl"
-    return [r["grad_norm"] for r in read_jsonl(metrics)] if metrics.is_file() else None
+    if not metrics.is_file():
+        return {}
+    records = read_jsonl(metrics)
+    applied = [r["applied_norm"] for r in records] if all("applied_norm" in r for r in records) \
+        else None  # runs logged before the applied norm was recorded
+    return {"grad_norm_history": [r["grad_norm"] for r in records],
+            "applied_norm_history": applied}
 
 
 def register(sub) -> None:

@@ -1,16 +1,14 @@
 """Options, shared runs and the printed report of the stability suite.
 
-Training runs are expensive, so each (dataset, config, seed) run happens once per session and
-every test reads the cached trace. Thresholds live in thresholds.py, statistics in
-seqsetvae.stability.
+Training runs are expensive, so each (dataset, config, seed) run happens once per session in a
+worker process and every test reads the cached trace. Thresholds and verdicts live in
+seqsetvae.stability.verdicts; this suite holds the assertions.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,16 +16,20 @@ import torch
 
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
-from seqsetvae.stability import compare_paired, step_change_sd
-from seqsetvae.stability.runs import PROFILES, profile_config, traced_run_job
+from seqsetvae.stability.pool import RunPool
+from seqsetvae.stability.runs import PROFILES, profile_config
 
+SYNTHETIC = SyntheticSpec(patients=240, max_sets=16, seed=0)
 # Deliberately broken configs: each property's check must flag its control.
+# name -> (preset, absolute overrides, factor on the profile's learning rate)
 CONTROLS = {
-    "noisier": ("baseline", {"lr": 5e-4}),  # 10x the baseline LR
-    "collapse_prone": ("optimized", {"beta": 5.0, "free_bits": 0.0, "lr": 1e-3}),
-    "exploding": ("baseline", {"lr": 1.0, "gradient_clip_val": 0.0, "weight_decay": 0.0}),
+    "noisier": ("baseline", {}, 2.0),  # 2x the baseline learning rate: still learns
+    "frozen": ("baseline", {"lr": 0.0}, 1.0),  # nothing can be learned
+    "collapse_prone": ("optimized", {"beta": 5.0, "free_bits": 0.0, "lr": 1e-3}, 1.0),
+    "exploding": ("baseline", {"lr": 1.0, "gradient_clip_val": 0.0, "weight_decay": 0.0}, 1.0),
 }
 CONTROL_SEEDS = (0, 1, 2)
+MAIN_CONFIGS = ("optimized", "baseline")
 
 
 def pytest_addoption(parser):
@@ -40,26 +42,13 @@ def pytest_addoption(parser):
                 help="processes for the training runs (default: 2 on CPU, 1 on CUDA)")
     g.addoption("--update-golden", action="store_true", help="regenerate golden values")
     g.addoption("--stability-report", default=None, help="write the figures to this JSON file")
-    g.addoption("--strict-findings", action="store_true",
-                help="known findings (claims measured not to hold) fail instead of xfail")
+    g.addoption("--kill-matrix", default=None,
+                help="write the fault x property matrix (Markdown) to this file")
 
 
 def pytest_configure(config):
     torch.set_num_threads(1)  # many small runs: one thread each is fastest and reproducible
     config._stability_figures = {}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Claims measured not to hold stay visible as xfail with their numbers (known_findings.py);
-    --strict-findings turns them back into failures."""
-    if config.getoption("--strict-findings"):
-        return
-    from known_findings import KNOWN_FINDINGS
-
-    for item in items:
-        reason = KNOWN_FINDINGS.get(f"{item.path.name}::{item.name}")
-        if reason:
-            item.add_marker(pytest.mark.xfail(reason=f"known finding: {reason}", strict=False))
 
 
 def pytest_generate_tests(metafunc):
@@ -80,103 +69,94 @@ def settings(pytestconfig):
             "profile": PROFILES[pytestconfig.getoption("--profile")]}
 
 
-@pytest.fixture(scope="session")
-def data_root(tmp_path_factory, pytestconfig):
-    own = pytestconfig.getoption("--data-dir")
-    root = tmp_path_factory.mktemp("stability-data")
-    return {"own": Path(own) if own else None, "root": root}
-
-
-_loaded: dict = {}
+def has_ground_truth(dataset: str) -> bool:
+    """Only the synthetic data has labels a model is known to be able to predict."""
+    return dataset == "synthetic"
 
 
 @pytest.fixture(scope="session")
-def load_dataset(data_root):
+def load_dataset(tmp_path_factory, pytestconfig):
+    own, root, loaded = pytestconfig.getoption("--data-dir"), None, {}
+
     def load(name: str):
-        if name not in _loaded:
+        nonlocal root
+        if name not in loaded:
+            root = root or tmp_path_factory.mktemp("stability-data")
             if name == "own":
-                path = data_root["own"]
+                path = Path(own)
             elif name == "synthetic":
-                path = write_synthetic(data_root["root"] / "synthetic",
-                                       SyntheticSpec(patients=160, max_sets=16, seed=0))
+                path = write_synthetic(root / "synthetic", SYNTHETIC)
             else:
-                path = write_pbcseq(data_root["root"] / "pbcseq")
+                path = write_pbcseq(root / "pbcseq")
             src = DataSource.resolve(path)
             stats, labels = src.stats(), src.labels()
-            _loaded[name] = (src.load("train", stats, labels), src.load("valid", stats, labels))
-        return _loaded[name]
+            loaded[name] = (src.load("train", stats, labels), src.load("valid", stats, labels))
+        return loaded[name]
     return load
 
 
 @pytest.fixture(scope="session")
-def workers(pytestconfig, settings):
-    """Independent seeded runs go to worker processes (spawned, one thread each): results do not
-    depend on which process ran them, and two cores finish the suite in about half the time."""
-    n = pytestconfig.getoption("--workers")
-    n = n if n is not None else (1 if settings["device"] == "cuda" else min(2, os.cpu_count()))
-    if n <= 1:
-        yield None
-        return
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield pool
+def pool(pytestconfig, settings):
+    with RunPool(pytestconfig.getoption("--workers"), settings["device"]) as p:
+        yield p
+
+
+def run_config(name: str, settings):
+    preset, overrides, lr_factor = CONTROLS.get(name, (name, {}, 1.0))
+    cfg = profile_config(preset, settings["profile"], precision=settings["precision"],
+                         **overrides)
+    return cfg.replace(lr=cfg.get("lr") * lr_factor) if lr_factor != 1.0 else cfg
+
+
+def pytest_collection_modifyitems(config, items):
+    config._selected_modules = {item.path.stem for item in items}
 
 
 @pytest.fixture(scope="session")
-def runs(settings, load_dataset, workers):
-    """runs(dataset, config_name, seeds=None) -> list of RunTrace (each run happens once).
+def plan(pytestconfig, settings):
+    """(dataset, config, seeds) runs the selected tests will ask for, longest-lived first."""
+    selected = getattr(pytestconfig, "_selected_modules", set())
+    datasets = ["own"] if pytestconfig.getoption("--data-dir") else ["synthetic", "pbcseq"]
+    seeds = settings["profile"].seeds
+    jobs = []
+    if selected & {"test_learning", "test_collapse", "test_gradients", "test_variance",
+                   "test_contract", "test_kill_matrix"}:
+        jobs += [(d, c, seeds) for d in datasets for c in MAIN_CONFIGS]
+    controls = {"test_variance": ("noisier", seeds), "test_learning": ("frozen", CONTROL_SEEDS[:2]),
+                "test_collapse": ("collapse_prone", CONTROL_SEEDS),
+                "test_gradients": ("exploding", CONTROL_SEEDS)}
+    jobs += [("synthetic", *controls[m]) for m in sorted(selected & controls.keys())]
+    return jobs
 
-    Asking for one config also starts its partner (baseline <-> optimized) in the background,
-    so both workers stay busy."""
-    cache: dict = {}
-    partners = {"optimized": "baseline", "baseline": "optimized"}
 
-    def submit(dataset: str, name: str, seeds) -> None:
-        profile = settings["profile"]
-        preset, overrides = CONTROLS.get(name, (name, {}))
-        cfg = profile_config(preset, profile, precision=settings["precision"], **overrides)
+@pytest.fixture(scope="session")
+def runs(settings, load_dataset, pool, plan):
+    """runs(dataset, config_name, seeds=None, fault=None) -> list of RunTrace, each run once.
+
+    Asking for a main config also starts its partner on the same seeds, so both workers stay
+    busy; ``fault`` names an entry of faults.FAULTS injected around the run."""
+
+    def submit(dataset, name, seeds, fault):
         train, valid = load_dataset(dataset)
-        for seed in seeds:
-            key = (dataset, name, seed)
-            if key in cache:
-                continue
-            args = (cfg.to_flat(), name, train, valid, profile, seed, settings["device"])
-            cache[key] = workers.submit(traced_run_job, *args) if workers else \
-                _Done(traced_run_job(*args))
+        setup = None
+        if fault is not None:
+            from faults import inject
 
-    def get(dataset: str, name: str, seeds=None):
+            setup = functools.partial(inject, fault)
+        cfg = run_config(name, settings)
+        return [pool.submit((dataset, name, seed, fault), cfg, name, train, valid,
+                            settings["profile"], seed, setup) for seed in seeds]
+
+    def get(dataset: str, name: str, seeds=None, fault=None, wait=True):
         seeds = tuple(seeds or settings["profile"].seeds)
-        submit(dataset, name, seeds)
-        if name in partners and seeds == tuple(settings["profile"].seeds):
-            submit(dataset, partners[name], seeds)
-        return [cache[(dataset, name, seed)].result() for seed in seeds]
+        futures = submit(dataset, name, seeds, fault)
+        if name in MAIN_CONFIGS and fault is None:
+            for partner in MAIN_CONFIGS:
+                submit(dataset, partner, seeds, None)
+        return [f.result() for f in futures] if wait else None
 
-    return get
-
-
-class _Done:
-    """A finished result with the Future interface (the no-worker path)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
-@pytest.fixture(scope="session")
-def variability(runs, settings):
-    """variability(dataset, candidate, reference) -> PairedComparison (cached)."""
-    cache: dict = {}
-
-    def get(dataset: str, candidate: str, reference: str, seeds=None):
-        key = (dataset, candidate, reference)
-        if key not in cache:
-            warm = settings["profile"].warmup_steps
-            cand, ref = runs(dataset, candidate, seeds), runs(dataset, reference, seeds)
-            cache[key] = compare_paired([step_change_sd(r.probe, warm) for r in cand],
-                                        [step_change_sd(r.probe, warm) for r in ref],
-                                        [r.seed for r in cand], (candidate, reference))
-        return cache[key]
+    for dataset, name, seeds in plan:  # queue the session's runs so no worker waits for a test
+        get(dataset, name, seeds, wait=False)
 
     return get
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from seqsetvae.data import DataSource
+from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
 from seqsetvae.stability.golden import (
     compare_golden,
     diff_lines,
@@ -17,11 +19,16 @@ from seqsetvae.stability.golden import (
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
+GOLDEN_DATA = SyntheticSpec(patients=160, max_sets=16, seed=0)  # fixed: the files depend on it
+
+
 @pytest.fixture(scope="module")
-def golden_data(load_dataset, settings):
+def golden_data(settings, tmp_path_factory):
     if settings["device"] != "cpu" or settings["precision"] != "fp32":
         pytest.skip("golden values apply to CPU fp32; other settings assert the other properties")
-    return load_dataset("synthetic")[0]
+    src = DataSource.resolve(write_synthetic(tmp_path_factory.mktemp("golden") / "syn",
+                                             GOLDEN_DATA))
+    return src.load("train", src.stats(), src.labels())
 
 
 @pytest.mark.parametrize("preset", ["baseline", "optimized", "conservative"])

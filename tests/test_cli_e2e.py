@@ -105,11 +105,24 @@ def test_train_refuses_bad_data_with_a_located_message(datasets, tmp_path):
 def test_compare_writes_report_plots_and_summary(datasets, tmp_path):
     out = tmp_path / "cmp"
     proc = cli("compare", "--data_dir", datasets["synthetic"], "--configs", "baseline",
-               "optimized", "--seeds", 3, "--steps", 8, "--out", out, "--no-progress")
-    assert "claim 'optimized has lower loss variability than baseline'" in proc.stdout
-    for f in ("report.md", "summary.json", "loss_curves.png", "grad_norms.png", "posterior.png"):
+               "optimized", "--seeds", 3, "--steps", 12, "--out", out, "--no-progress",
+               "--matched_lr", "--workers", 1)
+    assert "claim 'optimized has lower within-run loss noise than baseline'" in proc.stdout
+    assert "claim 'optimized@lr=0.0025 has lower between-seed spread" in proc.stdout
+    for f in ("report.md", "summary.json", "loss_curves.png", "grad_norms.png", "posterior.png",
+              "noise_by_config.png"):
         assert (out / f).stat().st_size > 0, f
     summary = json.loads((out / "summary.json").read_text())
     comparison = summary["comparisons"][0]
-    assert {"p_value", "ci_low", "ci_high", "ratio", "verdict"} <= set(comparison)
-    assert len(summary["configs"]["baseline"]["variability"]) == 3
+    assert {"p_value", "ci_low", "ci_high", "ratio", "verdict", "min_attainable_p"} \
+        <= set(comparison)
+    baseline = summary["configs"]["baseline"]
+    assert len(baseline["runs"]) == 3
+    # twelve steps on 30 patients teach nothing: the report must say so, not pass the run
+    assert baseline["verdicts"]["learns"].startswith("VIOLATED")
+    assert "| learns |" in (out / "report.md").read_text()
+    assert f"Stability comparison on {datasets['synthetic']}" in (out / "report.md").read_text()
+    short = cli("compare", "--data_dir", datasets["synthetic"], "--steps", 8, "--out",
+                tmp_path / "short", check=False)
+    assert short.returncode == 2 and "use at least 12" in short.stderr
+    assert "Traceback" not in short.stderr and not (tmp_path / "short").exists()

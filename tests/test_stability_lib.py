@@ -18,20 +18,46 @@ from seqsetvae.model import build_model
 from seqsetvae.stability import (
     active_units,
     compare_paired,
+    compare_spread,
     gradient_report,
+    learning_report,
     mutual_information,
     posterior_health,
-    step_change_sd,
+    within_run_noise,
 )
 from seqsetvae.stability.golden import compare_golden, diff_lines
 
 from .factories import random_batch, small_config
 
 
-def test_step_change_sd_ignores_warmup_and_level():
-    probe = [100.0, 50.0, 1.0, 2.0, 1.0, 2.0, 1.0]
-    assert step_change_sd(probe, warmup_steps=2) == pytest.approx(np.std([1, -1, 1, -1], ddof=1))
-    assert step_change_sd(np.array(probe) + 7, 2) == pytest.approx(step_change_sd(probe, 2))
+def test_within_run_noise_ignores_warmup_level_and_smooth_trend():
+    rng = np.random.default_rng(0)
+    steps = np.arange(60)
+    noise = rng.normal(scale=0.01, size=60)
+    curve = 1.0 + 0.5 * np.exp(-steps / 15)  # a learning curve's bend
+    with_trend = within_run_noise(curve + noise, warmup_steps=5)
+    assert with_trend == pytest.approx(within_run_noise(noise, 5), rel=0.15)
+    assert within_run_noise(curve + noise + 7, 5) == pytest.approx(with_trend)
+    assert within_run_noise(curve + 3 * noise, 5) > 2.5 * with_trend
+    spiky = np.r_[[100.0, 50.0, 20.0, 10.0, 5.0], curve[5:] + noise[5:]]
+    assert within_run_noise(spiky, 5) == pytest.approx(with_trend)  # warm-up is not counted
+    assert within_run_noise(np.r_[curve[:30], [np.inf] * 30], 5) == np.inf
+
+
+def test_spread_comparison_sees_a_tighter_config_and_can_reach_alpha():
+    rng = np.random.default_rng(1)
+    wide, tight = rng.normal(1.0, 0.1, 6), rng.normal(1.0, 0.01, 6)
+    result = compare_spread(tight, wide, list(range(6)), ("tight", "wide"))
+    assert result.ratio < 0.3 and result.min_attainable_p == pytest.approx(1 / 64)
+    reverse = compare_spread(wide, tight, list(range(6)), ("wide", "tight"))
+    assert not reverse.supported and reverse.ratio > 3
+
+
+def test_few_seeds_cannot_reach_alpha():
+    """Three pairs: even a perfect result gives p = 1/8, so such a control could never fail."""
+    result = compare_paired([1.0, 1.0, 1.0], [2.0, 3.0, 4.0], [0, 1, 2])
+    assert result.p_value == pytest.approx(1 / 8) and result.min_attainable_p == 1 / 8
+    assert not result.supported
 
 
 def test_paired_comparison_supports_a_clear_reduction_and_rejects_the_reverse():
@@ -76,9 +102,26 @@ def test_posterior_health_of_a_fresh_model():
 
 
 def test_gradient_report():
-    r = gradient_report([1.0, 2.0, 3.0, float("nan"), 30.0], clip_value=2.5)
+    r = gradient_report([1.0, 2.0, 3.0, float("nan"), 30.0], clip_value=2.5,
+                        applied_norms=[1.0, 2.0, 2.5, float("nan"), 2.5])
     assert not r.all_finite and r.nonfinite_steps == 1
     assert r.median == 2.5 and r.spike_ratio == 12.0 and r.clipped_fraction == 0.5
+    assert r.max_applied == 2.5 and r.clip_overshoot == 1.0
+
+
+def test_growth_sees_a_uniformly_exploding_run_that_has_no_spike():
+    steady = gradient_report(np.full(60, 0.3), 1.0, warmup_steps=6)
+    exploding = gradient_report(0.3 * 1.2 ** np.arange(60), 0.0, warmup_steps=6)
+    assert steady.growth == pytest.approx(1.0) and exploding.growth > 100
+    assert exploding.clip_overshoot != exploding.clip_overshoot  # NaN: no clip to hold
+
+
+def test_learning_report_drop_and_rise():
+    falling = learning_report([1.0, 0.9, 0.8, 0.82, 0.7], valid_auroc=0.8)
+    assert falling.relative_drop == pytest.approx(0.3)
+    assert falling.worst_rise == pytest.approx(0.82 / 0.8)
+    diverged = learning_report([1.0, 0.5, 2.0, float("nan")])
+    assert diverged.worst_rise == np.inf and diverged.relative_drop != diverged.relative_drop
 
 
 def test_golden_comparison_flags_drift_and_diffs_readably():

@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 
 from ..cli import add_data_source_flags, data_source, flag
-from .runs import PROFILES
+from ..config import ConfigError
+from .runs import PROFILES, profile_config
+from .variability import MIN_POINTS
 
 
 def cmd_compare(args) -> int:
@@ -19,14 +21,34 @@ def cmd_compare(args) -> int:
     train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
     profile = PROFILES[args.profile]
     if args.steps:
+        least = profile.warmup_steps + MIN_POINTS
+        if args.steps < least:
+            raise ConfigError(f"--steps {args.steps}: the {args.profile} profile warms up for "
+                              f"{profile.warmup_steps} steps and the noise statistic needs "
+                              f"{MIN_POINTS} more; use at least {least}")
         profile = dataclasses.replace(profile, steps=args.steps)
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    traces = run_configs(args.configs, train, valid, profile, range(args.seeds), device,
-                         args.precision, progress=not args.no_progress)
-    summary = write_report(traces, profile, args.out, str(args.data_dir))
+    configs = {Path(c).stem: profile_config(c, profile, precision=args.precision)
+               for c in args.configs}
+    reference = next(iter(configs))
+    pairs = [(name, reference) for name in configs if name != reference]
+    if args.matched_lr:  # each candidate again at the reference's learning rate
+        ref_lr = configs[reference].get("lr")
+        for name in list(configs)[1:]:
+            label = f"{name}@lr={ref_lr:g}"
+            configs[label] = configs[name].replace(lr=ref_lr)
+            pairs.append((label, reference))
+    traces = run_configs(configs, train, valid, profile, range(args.seeds), device,
+                         progress=not args.no_progress, workers=args.workers)
+    data_name = str(args.data_dir if args.data_dir is not None else args.events)
+    summary = write_report(traces, profile, args.out, data_name, args.ground_truth, pairs)
     for c in summary["comparisons"]:
         print(c["verdict"])
+    for name, c in summary["configs"].items():
+        broken = {p: v for p, v in c["verdicts"].items() if v != "holds"}
+        print(f"{name}: " + ("every property holds" if not broken else
+                             "; ".join(f"{p} {v}" for p, v in broken.items())))
     print(f"report: {args.out / 'report.md'}")
     return 0
 
@@ -40,8 +62,14 @@ def register(sub) -> None:
     flag(p, "--out", type=Path, required=True)
     flag(p, "--profile", choices=sorted(PROFILES), default="quick")
     flag(p, "--steps", type=int, help="optimizer steps per run (default: the profile's)")
+    flag(p, "--matched_lr", action="store_true",
+         help="also run each candidate at the reference's learning rate")
+    flag(p, "--ground_truth", action="store_true",
+         help="the labels are known to be predictable (built-in synthetic data): a run must "
+              "reach the validation AUROC of the learning criterion")
     flag(p, "--device")
     flag(p, "--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    flag(p, "--workers", type=int, help="worker processes (default: 2 on CPU, 1 on CUDA)")
     flag(p, "--threads", type=int, default=1, help="torch intra-op threads")
     flag(p, "--no_progress", action="store_true")
     p.set_defaults(func=cmd_compare)

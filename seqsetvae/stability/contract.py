@@ -1,8 +1,23 @@
-"""Label and output-shape contract (DESIGN.md 7.4): each function returns a list of problems."""
+"""The model's contract (DESIGN.md 5 and 7.4), checked on a trained model: each function returns
+a list of problems, empty when the contract holds.
+
+Beyond shapes and finiteness, the contract covers what a broken wiring would change without
+crashing: the loss is the documented sum of its terms (KL recomputed here from mu and logvar,
+free bits per dimension, the configured beta), sampling draws z = mu + sigma * eps with the
+sigma the KL uses (and z = mu in eval mode), and outputs do not depend on padding, on the order
+of events within a set, or on later sets (causality).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+
+import numpy as np
 import torch
+import torch.nn.functional as F
+
+TOLERANCE = dict(rtol=1e-4, atol=1e-4)  # fp32 outputs that must be equal up to summation order
 
 
 def label_problems(labels: torch.Tensor, num_patients: int) -> list[str]:
@@ -39,19 +54,199 @@ def output_problems(out, batch, latent_dim: int) -> list[str]:
     return problems
 
 
+def objective_problems(out, batch, loss_cfg) -> list[str]:
+    """At full beta (step None) each loss term, recomputed here from the model's outputs as
+    documented, matches what the model reports: reconstruction = mean Huber (delta 1) per real
+    event on targets clipped to +-recon_clip; KL = set-averaged Gaussian KL of mu, logvar;
+    classification = focal loss (alpha on the positive class) or cross-entropy; and
+    loss = recon_weight * recon + beta * sum_d max(free_bits, KL_d) + cls_weight * cls."""
+    lc = loss_cfg
+    err = F.huber_loss(out.recon_pred.float(), batch.values.clamp(-lc.recon_clip, lc.recon_clip),
+                       reduction="none", delta=1.0)
+    recon = err[batch.event_mask].mean() if batch.event_mask.any() else err.sum() * 0
+    mu, logvar = out.mu.float(), out.logvar.float()
+    kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)[batch.set_mask].mean(0)
+    logits, y = out.logits.float(), batch.labels
+    ce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    if lc.use_focal_loss:
+        p_true = torch.where(y == 1, torch.sigmoid(logits), 1 - torch.sigmoid(logits))
+        ce = torch.where(y == 1, lc.focal_alpha, 1 - lc.focal_alpha) * (1 - p_true) \
+            ** lc.focal_gamma * ce
+    terms = {"recon": (out.recon, recon), "kl_per_dim": (out.kl_per_dim, kl),
+             "cls": (out.cls, ce.mean())}
+    terms["loss"] = (out.loss, lc.recon_weight * recon + lc.beta * kl.clamp_min(lc.free_bits).sum()
+                     + lc.cls_weight * ce.mean())
+    return [f"loss: {name} {_short(got)} differs from its definition {_short(want)}"
+            for name, (got, want) in terms.items()
+            if not torch.allclose(got.float(), want, rtol=1e-3, atol=1e-5)]
+
+
+def _short(t: torch.Tensor) -> str:
+    return f"{float(t):.6g}" if t.numel() == 1 else f"(sum {float(t.sum()):.6g})"
+
+
+def sampling_problems(model, batch) -> list[str]:
+    """Train mode: ``model.sample`` draws z = mu + exp(logvar / 2) * eps, checked on a grid of
+    log-variances (a trained posterior may sit near logvar 0, where exp(logvar) and its square
+    root agree). Eval mode: a forward pass returns z = mu."""
+    problems = []
+    mu = torch.linspace(-2, 2, 4096, device=batch.values.device)
+    was_training = model.training
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for logvar_value in (-4.0, 0.0, 2.0):
+            logvar = torch.full_like(mu, logvar_value)
+            eps = (model.sample(mu, logvar).float() - mu) / math.exp(logvar_value / 2)
+            mean, var = float(eps.mean()), float(eps.var())
+            if abs(mean) > 0.1 or not 0.9 < var < 1.1:  # 4096 normals: SE 0.016 and 0.022
+                problems.append(f"sampling: at logvar {logvar_value:g}, (z - mu) / sigma has "
+                                f"mean {mean:.3g} and variance {var:.3g}, expected 0 and 1")
+    model.eval()
+    out = model(batch)
+    if not torch.equal(out.z, out.mu):
+        problems.append("sampling: z is not the posterior mean in eval mode")
+    model.train(was_training)
+    return problems
+
+
+def batch_problems(make_batch, data, index_groups) -> list[str]:
+    """The batches the trainer builds carry each patient's own label and events: labels equal the
+    labels file's (via ``data``), and each patient's event count and value sum match its data."""
+    problems = []
+    for idx in index_groups:
+        idx = np.asarray(idx)
+        batch = make_batch(idx)
+        labels = batch.labels.cpu()
+        problems += label_problems(labels, len(idx))
+        wrong = np.flatnonzero(labels.numpy() != np.asarray(data.labels)[idx])
+        if len(wrong):
+            problems.append(f"labels: the trainer's batch gives patients "
+                            f"{[str(data.patient_ids[idx[w]]) for w in wrong[:5]]} labels that "
+                            "differ from the labels file")
+        mask = batch.event_mask.cpu()
+        counts = mask.sum((1, 2)).numpy()
+        sums = (batch.values.cpu().double() * mask).sum((1, 2)).numpy()
+        start, stop = data.event_offsets[data.set_offsets[idx]], \
+            data.event_offsets[data.set_offsets[idx + 1]]
+        want_sums = np.array([data.values[a:b].astype(float).sum() for a, b in zip(start, stop)])
+        if not (np.array_equal(counts, stop - start) and np.allclose(sums, want_sums, atol=1e-3)):
+            problems.append("values: the trainer's batch does not carry each patient's events "
+                            "and values as loaded")
+    return sorted(set(problems))
+
+
+def schedule_problems(records: list[dict], max_lr: float, max_beta: float,
+                      beta_warmup_steps: int) -> list[str]:
+    """From the per-step records: the learning rate the optimizer used stays in (0, lr] and
+    beta in [0, beta], reaching beta once its warm-up is over."""
+    lrs = np.array([r["lr"] for r in records], float)
+    betas = np.array([r["beta"] for r in records], float)
+    steps = np.array([r["step"] for r in records])
+    problems = []
+    if len(lrs) and not ((lrs > 0).all() and (lrs <= max_lr * (1 + 1e-6)).all()):
+        problems.append(f"schedule: learning rate outside (0, {max_lr:g}]: min {lrs.min():.3g}, "
+                        f"max {lrs.max():.3g}")
+    if len(betas) and not ((betas >= 0).all() and (betas <= max_beta * (1 + 1e-6)).all()):
+        problems.append(f"schedule: beta outside [0, {max_beta:g}]: max {betas.max():.3g}")
+    done = betas[steps > beta_warmup_steps]
+    if len(done) and not np.allclose(done, max_beta):
+        problems.append(f"schedule: beta is not {max_beta:g} after its {beta_warmup_steps} warm-up "
+                        f"steps (from {done.min():.3g} to {done.max():.3g})")
+    return problems
+
+
+def invariance_problems(model, batch) -> list[str]:
+    """In eval mode and fp32: a patient's outputs do not change with the padding its batch
+    mates add, with the order of events in its sets, or with sets that come later in time."""
+    model.eval()
+    problems = []
+    full = model(batch)
+    # padding: the patient with the fewest sets, alone in a batch trimmed to its own size
+    i = int(batch.set_mask.sum(1).argmin())
+    s_i = int(batch.set_mask[i].sum())
+    n_i = max(int(batch.event_mask[i, :s_i].sum(-1).max()), 1)
+    alone = _select(batch, [i], s_i, n_i)
+    one = model(alone)
+    if not (torch.allclose(one.logits, full.logits[i:i + 1], **TOLERANCE)
+            and torch.allclose(one.mu, full.mu[i:i + 1, :s_i], **TOLERANCE)):
+        problems.append(f"padding: patient at batch position {i} gets other outputs when its "
+                        "batch mates add padding (a mask is ignored)")
+    # permutation of events within every set (padding slots move too)
+    perm = torch.randperm(batch.var_idx.shape[2], generator=torch.Generator().manual_seed(0))
+    permuted = _select(batch, range(batch.var_idx.shape[0]), batch.var_idx.shape[1],
+                       batch.var_idx.shape[2], event_order=perm.to(batch.var_idx.device))
+    p = model(permuted)
+    if not (torch.allclose(p.mu, full.mu, **TOLERANCE)
+            and torch.allclose(p.logits, full.logits, **TOLERANCE)):
+        problems.append("permutation: reordering the events of a set changes its latent or the "
+                        "prediction")
+    # causality: hidden states of the first k sets ignore sets k, k+1, ...
+    k = max(int(batch.set_mask.sum(1).max()) // 2, 1)
+    h_all = model.sequence(full.mu, batch.times)
+    h_first = model.sequence(full.mu[:, :k], batch.times[:, :k])
+    if not torch.allclose(h_all[:, :k], h_first, **TOLERANCE):
+        problems.append(f"causality: hidden states of the first {k} sets change when later sets "
+                        "are present (future leakage)")
+    return problems
+
+
+def _select(batch, patients, sets: int, events: int, event_order=None):
+    idx = torch.as_tensor(list(patients), device=batch.var_idx.device)
+    fields = {}
+    for name in ("var_idx", "values", "event_mask"):
+        t = getattr(batch, name)[idx, :sets, :events]
+        fields[name] = t if event_order is None else t[..., event_order]
+    for name in ("set_mask", "times"):
+        fields[name] = getattr(batch, name)[idx, :sets]
+    return type(batch)(**fields, labels=batch.labels[idx])
+
+
+def stale_gradient_problems(model: torch.nn.Module) -> list[str]:
+    """After an optimizer step the trainer clears every gradient; one left over would be added
+    to the next step's."""
+    stale = [name for name, p in model.named_parameters() if p.grad is not None]
+    if stale:
+        return [f"gradients: {len(stale)} parameters still hold a gradient after the optimizer "
+                f"step (e.g. {stale[0]}): the next step would add to it"]
+    return []
+
+
 def gradient_problems(model: torch.nn.Module) -> list[str]:
     return [f"grad of {name}: non-finite" for name, p in model.named_parameters()
             if p.grad is not None and not torch.isfinite(p.grad).all()]
 
 
-def contract_problems(model, batch, step: int | None = None) -> list[str]:
-    """Run one forward/backward and collect every contract violation."""
+def contract_problems(model, batch, precision_context=contextlib.nullcontext) -> list[str]:
+    """Every contract violation of ``model`` on ``batch``. Outputs, objective, sampling and
+    gradients are checked under ``precision_context()`` (the run's autocast); the invariances in
+    fp32, where "unchanged" can be tested tightly. A check that cannot even run (a broken model
+    raising) is itself a problem. Leaves the model in eval mode with no gradients."""
     model.zero_grad(set_to_none=True)
     problems = label_problems(batch.labels, batch.var_idx.shape[0])
-    out = model(batch, step=step)
-    problems += output_problems(out, batch, model.cfg.latent_dim)
-    if torch.isfinite(out.loss):
-        out.loss.backward()
+    with torch.no_grad():
+        model.eval()
+        with precision_context():
+            out = model(batch)
+            problems += output_problems(out, batch, model.cfg.latent_dim)
+            problems += _guarded("loss", objective_problems, out, batch, model.loss_cfg)
+            problems += _guarded("sampling", sampling_problems, model, batch)
+        problems += _guarded("invariance", invariance_problems, model, batch)
+    model.train()
+    with torch.random.fork_rng(devices=[]), precision_context():
+        torch.manual_seed(0)
+        loss = model(batch).loss
+    if torch.isfinite(loss):
+        loss.backward()
         problems += gradient_problems(model)
     model.zero_grad(set_to_none=True)
+    model.eval()
     return problems
+
+
+def _guarded(name: str, check, *args) -> list[str]:
+    try:
+        return check(*args)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        return [f"{name}: the check could not run on this model's outputs "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0]})"]

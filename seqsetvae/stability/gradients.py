@@ -1,4 +1,10 @@
-"""Gradient contract over a run (DESIGN.md 7.3), from the pre-clip global norms the trainer logs."""
+"""Gradient behaviour over a run (DESIGN.md 7.3), from the norms the trainer logs per step.
+
+Three ways a run's gradients go wrong, each with its own statistic: a few steps spike far above
+the rest (spike ratio), the whole run drifts upwards (growth against the run's own early steps:
+a uniformly exploding run has a small spike ratio), and clipping stops working (the norm the
+optimizer received exceeds the clip value).
+"""
 
 from __future__ import annotations
 
@@ -15,20 +21,47 @@ class GradientReport:
     median: float
     max: float
     spike_ratio: float  # max / median of the finite pre-clip norms
-    clipped_fraction: float  # steps whose pre-clip norm exceeded the clip value
-    clip_value: float
+    growth: float  # median of the last third / median of the first third (after warm-up)
+    clipped_fraction: float  # steps whose applied norm was rescaled below the pre-clip norm
+    clip_value: float  # 0: clipping disabled
+    max_applied: float  # largest norm the optimizer received
+    clip_overshoot: float  # max_applied / clip_value (> 1: the clip did not hold)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def gradient_report(grad_norms, clip_value: float) -> GradientReport:
+def gradient_report(grad_norms, clip_value: float, applied_norms=None,
+                    warmup_steps: int = 0) -> GradientReport:
+    """``grad_norms``: pre-clip global norms per step; ``applied_norms``: the norms after
+    clipping, measured on the gradients the optimizer stepped with (default, for logs that lack
+    them: what a working clip would have applied, so no overshoot is claimed without evidence)."""
     g = np.asarray(grad_norms, dtype=float)
-    finite = g[np.isfinite(g)]
-    median = float(np.median(finite)) if len(finite) else float("nan")
-    peak = float(finite.max()) if len(finite) else float("nan")
-    clipped = float((finite > clip_value).mean()) if clip_value > 0 and len(finite) else 0.0
-    return GradientReport(steps=len(g), all_finite=bool(len(finite) == len(g)),
-                          nonfinite_steps=int(len(g) - len(finite)), median=median, max=peak,
-                          spike_ratio=peak / median if median > 0 else float("inf"),
-                          clipped_fraction=clipped, clip_value=clip_value)
+    if applied_norms is None:
+        a = np.minimum(g, clip_value) if clip_value > 0 else g
+    else:
+        a = np.asarray(applied_norms, dtype=float)
+    finite = np.isfinite(g) & np.isfinite(a)
+    gf, af = g[finite], a[finite]
+    median = float(np.median(gf)) if len(gf) else float("nan")
+    peak = float(gf.max()) if len(gf) else float("nan")
+    max_applied = float(af.max()) if len(af) else float("nan")
+    clipped = float((af < gf * (1 - 1e-4)).mean()) if len(gf) else 0.0
+    return GradientReport(
+        steps=len(g), all_finite=bool(finite.all()), nonfinite_steps=int((~finite).sum()),
+        median=median, max=peak, spike_ratio=peak / median if median > 0 else float("inf"),
+        growth=growth_ratio(g, warmup_steps), clipped_fraction=clipped, clip_value=clip_value,
+        max_applied=max_applied,
+        clip_overshoot=max_applied / clip_value if clip_value > 0 else float("nan"))
+
+
+def growth_ratio(grad_norms, warmup_steps: int = 0) -> float:
+    """Median norm of the last third of the steps over that of the first third, warm-up
+    excluded: near 1 for a steady run, large when the norms climb step after step."""
+    g = np.asarray(grad_norms, dtype=float)[warmup_steps:]
+    g = g[np.isfinite(g)]
+    if len(g) < 3:
+        return float("nan")
+    third = len(g) // 3
+    early, late = float(np.median(g[:third])), float(np.median(g[-third:]))
+    return late / early if early > 0 else float("inf")

@@ -1,7 +1,8 @@
 """`seqsetvae compare`: the stability suite's machinery as a report a person reads.
 
-Writes OUT/summary.json (every statistic, p-value, CI and verdict), OUT/report.md and PNG plots:
-probe-loss curves with seed bands, pre-clip gradient norms, and latent KL per dimension.
+Writes OUT/summary.json (every statistic, p-value, CI and each property's verdict), OUT/report.md
+and PNG plots: probe-loss curves with seed bands, pre-clip gradient norms, posterior health per
+seed, and (with a matched-learning-rate run) how much of the variance effect is the learning rate.
 """
 
 from __future__ import annotations
@@ -18,40 +19,67 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from ..fileio import atomic_write_text  # noqa: E402
-from .runs import Profile, RunTrace, profile_config, traced_run  # noqa: E402
-from .variability import compare_paired, step_change_sd  # noqa: E402
+from .pool import RunPool  # noqa: E402
+from .runs import Profile, RunTrace  # noqa: E402
+from .variability import compare_paired, compare_spread, within_run_noise  # noqa: E402
+from .verdicts import ALPHA, RUN_PROPERTIES, run_findings  # noqa: E402
 
 
-def run_configs(configs: list[str], train, valid, profile: Profile, seeds, device="cpu",
-                precision="fp32", progress=True) -> dict[str, list[RunTrace]]:
-    traces: dict[str, list[RunTrace]] = {}
-    jobs = [(c, s) for c in configs for s in seeds]
-    for name, seed in tqdm(jobs, desc="runs", unit="run", disable=not progress):
-        cfg = profile_config(name, profile, precision=precision)
-        traces.setdefault(name, []).append(traced_run(cfg, Path(name).stem, train, valid,
-                                                      profile, seed, device))
+def run_configs(configs: dict, train, valid, profile: Profile, seeds, device="cpu",
+                progress=True, workers: int | None = None) -> dict[str, list[RunTrace]]:
+    """``configs``: label -> Config (already at the profile's sizes and precision)."""
+    with RunPool(workers, device) as pool:
+        futures = {(label, seed): pool.submit((label, seed), cfg, label, train, valid, profile,
+                                              seed)
+                   for label, cfg in configs.items() for seed in seeds}
+        traces: dict[str, list[RunTrace]] = {label: [] for label in configs}
+        for (label, _), future in tqdm(futures.items(), desc="runs", unit="run",
+                                       disable=not progress):
+            traces[label].append(future.result())
     return traces
 
 
-def summarize(traces: dict[str, list[RunTrace]], profile: Profile) -> dict:
+def property_verdicts(runs: list[dict]) -> dict[str, str]:
+    """Per property: 'holds' or 'VIOLATED in seeds [..]: first finding'."""
+    verdicts = {}
+    for prop in RUN_PROPERTIES:
+        bad = [(r["seed"], r["findings"][prop]) for r in runs if r["findings"][prop]]
+        verdicts[prop] = "holds" if not bad else \
+            f"VIOLATED in seeds {[s for s, _ in bad]}: {bad[0][1][0]}"
+    return verdicts
+
+
+def summarize(traces: dict[str, list[RunTrace]], profile: Profile, ground_truth: bool,
+              reference: str | None = None, pairs: list[tuple[str, str]] | None = None) -> dict:
+    """``pairs``: (candidate, reference) comparisons; default: every config against the first."""
     names = list(traces)
-    summary: dict = {"profile": profile.name, "steps": profile.steps, "configs": {}}
+    reference = reference or names[0]
+    pairs = pairs or [(c, reference) for c in names if c != reference]
+    summary: dict = {"profile": profile.name, "steps": profile.steps, "alpha": ALPHA,
+                     "ground_truth": ground_truth, "configs": {}, "comparisons": []}
     for name, runs in traces.items():
-        summary["configs"][name] = {
-            "variability": [step_change_sd(r.probe, profile.warmup_steps) for r in runs],
-            "final_probe_loss": [r.probe[-1] for r in runs],
-            "gradients": [r.gradients.to_dict() for r in runs],
-            "posterior": [r.posterior.to_dict() for r in runs],
-            "contract_problems": [r.contract_problems for r in runs],
-        }
-    reference = names[0]
-    summary["comparisons"] = []
-    for candidate in names[1:]:
-        seeds = [r.seed for r in traces[candidate]]
-        result = compare_paired(summary["configs"][candidate]["variability"],
-                                summary["configs"][reference]["variability"], seeds,
-                                (candidate, reference))
-        summary["comparisons"].append(result.to_dict())
+        per_run = [{
+            "seed": r.seed,
+            "within_run_noise": within_run_noise(r.probe, profile.warmup_steps),
+            "final_probe_loss": r.learning.final,
+            "learning": r.learning.to_dict(),
+            "gradients": r.gradients.to_dict(),
+            "posterior": r.posterior.to_dict(),
+            "contract_problems": r.contract_problems,
+            "steps_per_second": r.steps_per_second,
+            "findings": run_findings(r, ground_truth),
+        } for r in runs]
+        summary["configs"][name] = {"runs": per_run, "verdicts": property_verdicts(per_run)}
+    for candidate, ref in pairs:
+        cand, base = traces[candidate], traces[ref]
+        seeds = [r.seed for r in cand]
+        summary["comparisons"].append(compare_paired(
+            [within_run_noise(r.probe, profile.warmup_steps) for r in cand],
+            [within_run_noise(r.probe, profile.warmup_steps) for r in base], seeds,
+            (candidate, ref), alpha=ALPHA).to_dict())
+        summary["comparisons"].append(compare_spread(
+            [r.learning.final for r in cand], [r.learning.final for r in base], seeds,
+            (candidate, ref), alpha=ALPHA).to_dict())
     return summary
 
 
@@ -60,8 +88,7 @@ def plot_losses(traces, path: Path) -> None:
     for name, runs in traces.items():
         curves = np.array([r.probe for r in runs if len(r.probe) == len(runs[0].probe)])
         steps = np.arange(curves.shape[1])
-        mean = curves.mean(0)
-        line, = ax.plot(steps, mean, label=f"{name} (mean of {len(curves)} seeds)")
+        line, = ax.plot(steps, curves.mean(0), label=f"{name} (mean of {len(curves)} seeds)")
         ax.fill_between(steps, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2)
     ax.set(xlabel="optimizer step", ylabel="probe loss (recon + BCE)",
            title="Loss on fixed probe batches (band: min-max over seeds)")
@@ -91,20 +118,39 @@ def plot_posterior(summary: dict, path: Path) -> None:
     names = list(summary["configs"])
     for ax, key, label in ((axes[0], "active_fraction", "active units (fraction)"),
                            (axes[1], "kl_per_dim_mean", "mean KL per dim (nats)")):
-        values = [[p[key] for p in summary["configs"][n]["posterior"]] for n in names]
+        values = [[r["posterior"][key] for r in summary["configs"][n]["runs"]] for n in names]
         ax.boxplot(values, tick_labels=names)
         ax.set(title=label)
     fig.suptitle("Posterior health per seed")
     _save(fig, path)
 
 
-def write_report(traces, profile: Profile, out: Path, data_name: str) -> dict:
+def plot_noise_by_config(summary: dict, path: Path) -> None:
+    """Within-run noise per seed and config, seeds joined by lines: with a matched-learning-rate
+    config beside the others, the reader sees how much of a difference the learning rate makes."""
+    names = list(summary["configs"])
+    noise = np.array([[r["within_run_noise"] for r in summary["configs"][n]["runs"]]
+                      for n in names])
+    fig, ax = plt.subplots(figsize=(1.8 * len(names) + 2, 4))
+    x = np.arange(len(names))
+    for seed_values in noise.T:
+        ax.plot(x, seed_values, color="0.7", lw=0.8, zorder=1)
+    ax.scatter(np.repeat(x, noise.shape[1]), noise.ravel(), zorder=2)
+    ax.set_xticks(x, names)
+    ax.set(yscale="log", ylabel="within-run noise (SD of detrended probe-loss changes)",
+           title="Within-run noise per seed (lines join a seed across configs)")
+    _save(fig, path)
+
+
+def write_report(traces, profile: Profile, out: Path, data_name: str, ground_truth: bool,
+                 pairs: list[tuple[str, str]] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(traces, profile)
+    summary = summarize(traces, profile, ground_truth, pairs=pairs)
     summary["data"] = data_name
     plot_losses(traces, out / "loss_curves.png")
     plot_grad_norms(traces, out / "grad_norms.png")
     plot_posterior(summary, out / "posterior.png")
+    plot_noise_by_config(summary, out / "noise_by_config.png")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     atomic_write_text(out / "report.md", render_markdown(summary))
     return summary
@@ -112,24 +158,41 @@ def write_report(traces, profile: Profile, out: Path, data_name: str) -> dict:
 
 def render_markdown(summary: dict) -> str:
     lines = [f"# Stability comparison on {summary['data']}", "",
-             f"Profile `{summary['profile']}`, {summary['steps']} optimizer steps per run.", "",
-             "## Verdicts", ""]
+             f"Profile `{summary['profile']}`, {summary['steps']} optimizer steps per run, "
+             f"paired seeds, alpha {summary['alpha']}.", "", "## Claims", ""]
     lines += [f"* {c['verdict']}" for c in summary["comparisons"]]
+    names = list(summary["configs"])
+    lines += ["", "## Properties per config", "",
+              "| property | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for prop in RUN_PROPERTIES:
+        cells = [summary["configs"][n]["verdicts"][prop] for n in names]
+        lines.append(f"| {prop} | " + " | ".join(
+            "holds" if c == "holds" else f"**{c}**" for c in cells) + " |")
     lines += ["", "## Per config (median over seeds)", "",
-              "| config | step-change SD | final probe loss | grad spike ratio | clipped | "
-              "active units | KL/dim | MI | shuffle gap |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, c in summary["configs"].items():
-        med = lambda xs: float(np.median(xs))  # noqa: E731
+              "| config | within-run noise | final probe loss | probe drop | valid AUROC | "
+              "grad spike | growth | clipped | active units | KL/dim | MI | shuffle gap | "
+              "steps/s |", "|---|" + "---|" * 12]
+    for name in names:
+        runs = summary["configs"][name]["runs"]
+
+        def med(get, runs=runs):
+            return float(np.median([get(r) for r in runs]))
+
         lines.append(
-            f"| {name} | {med(c['variability']):.3g} | {med(c['final_probe_loss']):.4f} | "
-            f"{med([g['spike_ratio'] for g in c['gradients']]):.2f} | "
-            f"{med([g['clipped_fraction'] for g in c['gradients']]):.0%} | "
-            f"{med([p['active_fraction'] for p in c['posterior']]):.0%} | "
-            f"{med([p['kl_per_dim_mean'] for p in c['posterior']]):.4f} | "
-            f"{med([p['mutual_information'] for p in c['posterior']]):.3f} | "
-            f"{med([p['shuffle_gap_relative'] for p in c['posterior']]):+.2%} |")
+            f"| {name} | {med(lambda r: r['within_run_noise']):.3g} | "
+            f"{med(lambda r: r['final_probe_loss']):.4f} | "
+            f"{med(lambda r: r['learning']['relative_drop']):.1%} | "
+            f"{med(lambda r: r['learning']['valid_auroc']):.3f} | "
+            f"{med(lambda r: r['gradients']['spike_ratio']):.2f} | "
+            f"{med(lambda r: r['gradients']['growth']):.2f} | "
+            f"{med(lambda r: r['gradients']['clipped_fraction']):.0%} | "
+            f"{med(lambda r: r['posterior']['active_fraction']):.0%} | "
+            f"{med(lambda r: r['posterior']['kl_per_dim_mean']):.4f} | "
+            f"{med(lambda r: r['posterior']['mutual_information']):.3f} | "
+            f"{med(lambda r: r['posterior']['shuffle_gap_relative']):+.2%} | "
+            f"{med(lambda r: r['steps_per_second']):.1f} |")
     lines += ["", "![loss curves](loss_curves.png)", "", "![gradient norms](grad_norms.png)", "",
-              "![posterior](posterior.png)", ""]
+              "![posterior](posterior.png)", "", "![within-run noise](noise_by_config.png)", ""]
     return "\n".join(lines)
 
 
@@ -139,5 +202,3 @@ def _save(fig, path: Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
-
-

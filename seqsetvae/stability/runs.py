@@ -1,12 +1,17 @@
 """Short seeded training runs traced on fixed probe batches: the raw material of every check.
 
 A profile fixes sizes and lengths; the three presets keep every knob of DESIGN.md section 4.
-The quick profile shrinks widths (model_dim 256 -> 64, ff_dim / 4, latent 256 -> 16) and
-schedule lengths so the whole suite runs on a 2-core laptop; the full profile uses true sizes.
+The quick profile is a time-compressed proxy: it shrinks widths (model_dim 256 -> 64, ff_dim in
+proportion, latent 256 -> 16, 8 inducing points) and multiplies every preset's learning rate by
+one common factor (their ratios are kept), so that runs short enough for a 2-core laptop still
+learn. The full profile uses the true sizes and learning rates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,10 +21,17 @@ import torch.nn.functional as F
 from ..config import Config, load_config
 from ..data.collate import collate
 from ..data.packed import PackedData
+from ..train.metrics import auroc
 from ..train.trainer import RunOptions, Trainer, precision_context
 from .collapse import PosteriorHealth, posterior_health
-from .contract import contract_problems
+from .contract import (
+    batch_problems,
+    contract_problems,
+    schedule_problems,
+    stale_gradient_problems,
+)
 from .gradients import GradientReport, gradient_report
+from .learning import LearningReport, learning_report
 
 
 @dataclass(frozen=True)
@@ -27,13 +39,15 @@ class Profile:
     name: str
     steps: int  # optimizer steps per run
     seeds: tuple[int, ...]
-    warmup_steps: int  # LR and beta warm-up; the variability statistic skips these steps
+    warmup_steps: int  # LR and beta warm-up; the variability statistics skip these steps
     probe_patients: int  # fixed probe set (from the validation split)
+    lr_scale: float = 1.0  # common learning-rate multiplier of the time-compressed proxy
     shrink: dict = field(default_factory=dict)  # size overrides (ff_dim is scaled, see below)
 
 
 PROFILES = {
-    "quick": Profile("quick", steps=40, seeds=tuple(range(6)), warmup_steps=5, probe_patients=32,
+    "quick": Profile("quick", steps=60, seeds=tuple(range(6)), warmup_steps=6,
+                     probe_patients=16, lr_scale=50.0,
                      shrink=dict(model_dim=64, latent_dim=16, num_inducing=8)),
     "full": Profile("full", steps=300, seeds=tuple(range(10)), warmup_steps=50,
                     probe_patients=128),
@@ -41,12 +55,14 @@ PROFILES = {
 
 
 def profile_config(name_or_path: str, profile: Profile, **overrides) -> Config:
+    """A preset (or config file) at the profile's sizes, schedule and learning-rate scale;
+    ``overrides`` are absolute values applied last (a control's ``lr=1.0`` is not scaled)."""
     cfg = load_config(name_or_path)
     shrink = dict(profile.shrink)
     if "model_dim" in shrink:  # keep each preset's ff_dim : model_dim ratio (512/256 vs 256/256)
         shrink["ff_dim"] = max(8, cfg.get("ff_dim") * shrink["model_dim"] // cfg.get("model_dim"))
     schedule = dict(warmup_steps=profile.warmup_steps, beta_warmup_steps=profile.warmup_steps,
-                    max_epochs=10_000)
+                    max_epochs=10_000, lr=cfg.get("lr") * profile.lr_scale)
     return cfg.replace(**{**shrink, **schedule, **overrides})
 
 
@@ -66,34 +82,54 @@ def probe_loss(model, batch) -> float:
     return float(out.recon + F.binary_cross_entropy_with_logits(out.logits.float(), batch.labels))
 
 
+@torch.no_grad()
+def validation_auroc(model, data: PackedData, device="cpu", batch_patients: int = 64) -> float:
+    """AUROC of the model's predictions on every patient of ``data``, scored against the labels
+    stored in the data (not those of the batches, so a label bug in collation cannot hide)."""
+    model.eval()
+    logits = [model(collate(data, np.arange(i, min(i + batch_patients, len(data)))).to(device)
+                    ).logits.float().cpu() for i in range(0, len(data), batch_patients)]
+    return auroc(np.asarray(data.labels), torch.cat(logits).numpy())
+
+
 @dataclass
 class RunTrace:
     config_name: str
     seed: int
     records: list[dict]  # the trainer's per-step records
     probe: list[float]  # probe loss after each optimizer step (index 0: before training)
+    learning: LearningReport
     gradients: GradientReport
     posterior: PosteriorHealth
     contract_problems: list[str]
+    seconds: float  # wall time of the training loop (probe evaluations included)
 
     def series(self, key: str) -> np.ndarray:
         return np.array([r[key] for r in self.records], dtype=float)
 
+    @property
+    def steps_per_second(self) -> float:
+        return len(self.records) / self.seconds if self.seconds > 0 else float("nan")
+
 
 def traced_run_job(cfg_flat: dict, config_name: str, train: PackedData, probe_data: PackedData,
-                   profile: Profile, seed: int, device: str = "cpu") -> RunTrace:
-    """Picklable entry point for worker processes (one intra-op thread each)."""
+                   profile: Profile, seed: int, device: str = "cpu",
+                   setup: Callable[[], contextlib.AbstractContextManager] | None = None
+                   ) -> RunTrace:
+    """Picklable entry point for worker processes (one intra-op thread each). ``setup``: a
+    module-level callable returning a context manager held around the run (fault injection)."""
     torch.set_num_threads(1)
-    return traced_run(Config.from_flat(cfg_flat), config_name, train, probe_data, profile, seed,
-                      device)
+    with setup() if setup is not None else contextlib.nullcontext():
+        return traced_run(Config.from_flat(cfg_flat), config_name, train, probe_data, profile,
+                          seed, device)
 
 
-def traced_run(cfg: Config, config_name: str, train: PackedData, probe_data: PackedData,
+def traced_run(cfg: Config, config_name: str, train: PackedData, valid: PackedData,
                profile: Profile, seed: int, device: str = "cpu") -> RunTrace:
     options = RunOptions(seed=seed, device=device, max_steps=profile.steps, validate=False,
                          progress=False)
     trainer = Trainer(cfg, train, None, options)
-    probe = probe_batch(probe_data, profile.probe_patients, device)
+    probe = probe_batch(valid, profile.probe_patients, device)
     probe_values = [probe_loss(trainer.model, probe)]
     records: list[dict] = []
 
@@ -103,9 +139,19 @@ def traced_run(cfg: Config, config_name: str, train: PackedData, probe_data: Pac
             probe_values.append(probe_loss(t.model, probe))
 
     trainer.on_step = on_step
+    started = time.perf_counter()
     trainer.fit()
-    health = posterior_health(trainer.model, probe, mi_sets=256, seed=seed)
-    grads = gradient_report([r["grad_norm"] for r in records], cfg.get("gradient_clip_val"))
+    seconds = time.perf_counter() - started
     with precision_context(cfg.get("precision"), trainer.device):
-        problems = contract_problems(trainer.model, probe, step=trainer.state.step)
-    return RunTrace(config_name, seed, records, probe_values, grads, health, problems)
+        valid_auroc = validation_auroc(trainer.model, valid, device)
+    health = posterior_health(trainer.model, probe, mi_sets=256, seed=seed)
+    grads = gradient_report([r["grad_norm"] for r in records], cfg.get("gradient_clip_val"),
+                            [r["applied_norm"] for r in records], profile.warmup_steps)
+    problems = stale_gradient_problems(trainer.model)  # before anything computes new ones
+    problems += contract_problems(
+        trainer.model, probe, lambda: precision_context(cfg.get("precision"), trainer.device))
+    problems += batch_problems(trainer.batch, train, trainer.sampler.batches()[:8])
+    problems += schedule_problems(records, cfg.get("lr"), cfg.get("beta"),
+                                  cfg.get("beta_warmup_steps"))
+    return RunTrace(config_name, seed, records, probe_values,
+                    learning_report(probe_values, valid_auroc), grads, health, problems, seconds)

@@ -301,11 +301,16 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         clip = o.gradient_clip_val if o.gradient_clip_val > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-        # the step's one host sync: loss terms, events and the pre-clip norm in one transfer
-        values = torch.cat([sums, grad_norm.detach().reshape(1).to(sums.dtype)]).tolist()
-        norm = values.pop()
+        # measured on the gradients the optimizer will read, so a clip that silently stopped
+        # working shows up as an applied norm above the clip value
+        applied = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        # the step's one host sync: loss terms, events and both norms in one transfer
+        norms = torch.stack([grad_norm.detach(), applied.detach()]).to(sums.dtype)
+        values = torch.cat([sums, norms]).tolist()
+        applied_norm, norm = values.pop(), values.pop()
         record = dict(zip(LOSS_KEYS, values))
-        record.update(grad_norm=norm, clipped=norm > clip,
+        record.update(grad_norm=norm, applied_norm=applied_norm,
+                      clipped=applied_norm < norm * (1 - 1e-4),
                       lr=self.optimizer.param_groups[0]["lr"],
                       beta=self.model.beta_at(self.state.step))
         finite = math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])
@@ -448,7 +453,8 @@ class Trainer:
             return
         # metrics.jsonl is deterministic (same seed -> same file); wall-clock goes to timing.jsonl
         self.metrics.write({k: record[k] for k in ("step", "epoch", *LOSS_KEYS, "grad_norm",
-                                                   "clipped", "lr", "beta", "skipped", "finite")})
+                                                   "applied_norm", "clipped", "lr", "beta",
+                                                   "skipped", "finite")})
         self.timing.write({"step": record["step"], "seconds": seconds,
                            "events_per_s": record["events"] / seconds,
                            "patients_per_s": patients / seconds})
