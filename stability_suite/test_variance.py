@@ -36,6 +36,9 @@ def test_optimized_has_lower_loss_variability_than_baseline(dataset, reading, ru
         require_learned(traces, dataset)
     result = comparison(reading, optimized, baseline, settings["profile"].warmup_steps)
     record_figure(f"variance/{dataset}/{reading}", "optimized vs baseline", result.verdict)
+    record_figure(f"variance/{dataset}/{reading}", "per seed (optimized, baseline)",
+                  [(round(c, 5), round(r, 5)) for c, r in zip(result.candidate_values,
+                                                              result.reference_values)])
     assert len(result.seeds) >= 6 and result.min_attainable_p < ALPHA
     finding = known_finding(f"{reading}/{dataset}", settings["precision"])
     if finding is None:
