@@ -1,4 +1,5 @@
-"""Sessions: tests, stability (device x precision), data_checks, bench, bench_gate, lint.
+"""Sessions: tests, stability (device x precision), stability_diff, data_checks, bench, bench_gate,
+lint.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
 and the package once, and no session downloads torch again.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import nox
 
@@ -44,6 +46,22 @@ def stability(session, device, precision):
                 f"--device={device}", f"--precision={precision}",
                 f"--stability-report=.stability/{device}-{precision}.json",
                 f"--kill-matrix=.stability/kill_matrix-{device}.md", *session.posargs)
+
+
+@nox.session
+def stability_diff(session):
+    """Is the working tree less stable than REF? ``nox -s stability_diff -- REF`` (default main;
+    more arguments go to `seqsetvae compare`): a paired A/B of the two code versions on the
+    built-in synthetic data with the quick profile; fails when any statistic is worse.
+    Report: .stability/diff/report.md, written to be pasted as a pull-request comment.
+    Not in the default list: it compares two versions, which CI decides per pull request."""
+    ref, *more = session.posargs or ["main"]
+    with tempfile.TemporaryDirectory(prefix="stability-diff-") as tmp:
+        data = os.path.join(tmp, "synthetic")
+        session.run("python", "-m", "seqsetvae", "data", "synthetic", "--out", data)
+        session.run("python", "-m", "seqsetvae", "compare", "--against", ref, "--data_dir", data,
+                    "--ground_truth", "--profile", "quick", "--out", ".stability/diff",
+                    "--fail_on_worse", "--no_progress", *more)
 
 
 @nox.session

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -89,11 +90,12 @@ class Config:
         return getattr(section, name)
 
     def replace(self, **updates: Any) -> Config:
-        """A copy with flat keys changed, each type-checked like a CLI override."""
+        """A copy with flat keys changed, each type- and range-checked like a CLI override."""
         new = Config.from_flat(self.to_flat())
         for key, value in updates.items():
             section, name = _locate(new, key)
-            setattr(section, name, _coerce(key, value, _field_type(section, name)))
+            setattr(section, name, _checked(key, name, value, _field_type(section, name)))
+        _check_heads(new, "override" if updates else "config")
         return new
 
     @classmethod
@@ -101,7 +103,9 @@ class Config:
         cfg = cls()
         for key, value in flat.items():
             section, name = _locate(cfg, key, source)
-            setattr(section, name, _coerce(f"{source}: {key}", value, _field_type(section, name)))
+            setattr(section, name, _checked(f"{source}: {key}", name, value,
+                                            _field_type(section, name)))
+        _check_heads(cfg, source)
         return cfg
 
 
@@ -134,17 +138,21 @@ def load_config(spec: str | Path) -> Config:
     path = Path(spec)
     if not path.is_file():
         raise ConfigError(f"{spec}: neither a preset ({', '.join(PRESETS)}) nor a readable file")
+    if path.suffix not in (".toml", ".json"):
+        raise ConfigError(f"{path}: config files must end in .toml or .json")
     try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
-        elif path.suffix == ".json":
-            data = json.loads(path.read_text())
-        else:
-            raise ConfigError(f"{path}: config files must end in .toml or .json")
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: unreadable ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a table/object")
+    if not data:  # an empty file would silently mean the baseline preset
+        raise ConfigError(f"{path}: holds no settings; name a preset, or set `preset = ...`")
     flat: dict[str, Any] = {}
     base = data.pop("preset", None)
     for key, value in data.items():
@@ -155,7 +163,10 @@ def load_config(spec: str | Path) -> Config:
     cfg = preset(base) if base else Config()
     for key in flat:
         _locate(cfg, key, str(path))
-    return cfg.replace(**flat)
+    try:
+        return cfg.replace(**flat)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -230,6 +241,55 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
         if isinstance(value, str):
             return value
     raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+
+
+# What each numeric field accepts beyond its type. A value outside would crash a run later with
+# an unrelated message (a zero batch size, heads that do not divide the width) or make it
+# meaningless (a negative learning rate, dropout 1), so it is refused where it is set.
+AT_LEAST = {
+    **dict.fromkeys(("model_dim", "latent_dim", "num_inducing", "set_heads", "transformer_heads",
+                     "ff_dim", "gradient_accumulation_steps", "batch_size", "max_epochs",
+                     "early_stopping_patience", "nonfinite_patience"), 1),
+    **dict.fromkeys(("levels", "transformer_layers", "beta", "free_bits", "beta_warmup_steps",
+                     "focal_gamma", "recon_weight", "cls_weight", "lr", "weight_decay",
+                     "gradient_clip_val", "warmup_steps"), 0),
+}
+POSITIVE = ("logvar_bound", "time_scale_minutes", "recon_clip")
+FRACTIONS = {"dropout": "[0, 1)", "focal_alpha": "[0, 1]", "min_lr_ratio": "[0, 1]"}
+CHOICES = {"precision": ("fp32", "bf16", "fp16")}
+
+
+def _checked(key: str, name: str, value: Any, typ: type) -> Any:
+    value = _coerce(key, value, typ)
+    problem = _range_problem(name, value)
+    if problem:
+        raise ConfigError(f"{key}: {problem}, got {value!r}")
+    return value
+
+
+def _range_problem(name: str, value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if name in AT_LEAST and value < AT_LEAST[name]:
+        return f"must be >= {AT_LEAST[name]}"
+    if name in POSITIVE and value <= 0:
+        return "must be > 0"
+    if name in FRACTIONS:
+        closed = FRACTIONS[name].endswith("]")
+        if not (0 <= value <= 1) or (value == 1 and not closed):
+            return f"must be in {FRACTIONS[name]}"
+    if name in CHOICES and value not in CHOICES[name]:
+        return f"must be one of {', '.join(CHOICES[name])}"
+    return None
+
+
+def _check_heads(cfg: Config, source: str) -> None:
+    """Attention splits model_dim evenly across heads."""
+    m = cfg.model
+    for heads in ("set_heads", "transformer_heads"):
+        if m.model_dim % getattr(m, heads):
+            raise ConfigError(f"{source}: model_dim {m.model_dim} is not divisible by {heads} "
+                              f"{getattr(m, heads)}")
 
 
 def _toml_value(v: Any) -> str:

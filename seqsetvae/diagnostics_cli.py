@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import add_data_source_flags, data_source, flag
-from .config import Config
+from .cli import add_data_source_flags, data_source, flag, positive_int
+from .config import Config, ConfigError
 from .data import DataError, collate
 from .diagnostics import (
     analyze_gradients,
@@ -20,20 +20,26 @@ from .diagnostics import (
 )
 from .model import build_model
 from .stability.collapse import posterior_health
-from .train.checkpoint import load_checkpoint
+from .train.checkpoint import CheckpointError, first_line, load_checkpoint
 from .train.metrics import read_jsonl
+
+CHECKPOINT_KEYS = ("model", "config", "variables", "trainer")
 
 
 def cmd_diagnose(args) -> int:
-    ckpt = load_checkpoint(args.checkpoint)
-    cfg = Config.from_flat(json.loads(ckpt["config"]), source=str(args.checkpoint))
-    variables = json.loads(ckpt["variables"])
+    cfg, variables, ckpt = read_checkpoint(args.checkpoint)
     data = data_source(args).load(args.split)
     if list(data.variables) != variables:
         raise DataError(f"{args.checkpoint}: trained on variables {variables[:5]}..., the data "
                         f"has {list(data.variables)[:5]}...")
+    if len(data) == 0:
+        raise DataError(f"split {args.split!r} has no patients to diagnose")
     model = build_model(len(variables), cfg)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{args.checkpoint}: weights do not fit the model its config "
+                              f"describes ({first_line(exc)})") from None
     batch = collate(data, np.arange(min(args.patients, len(data))))
     step = ckpt["trainer"]["step"]
 
@@ -49,6 +55,22 @@ def cmd_diagnose(args) -> int:
                   "patients": int(batch.labels.numel()), "split": args.split}
     print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report)
     return 0
+
+
+def read_checkpoint(path: Path) -> tuple[Config, list[str], dict]:
+    """The config, variables and state of a training checkpoint; CheckpointError naming the file
+    for anything else."""
+    ckpt = load_checkpoint(path, require=CHECKPOINT_KEYS)
+    try:
+        cfg = Config.from_flat(json.loads(ckpt["config"]), source=str(path))
+        variables = json.loads(ckpt["variables"])
+        int(ckpt["trainer"]["step"])
+    except (ConfigError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: not a training checkpoint of this version "
+                              f"({type(exc).__name__}: {first_line(exc)})") from None
+    if not isinstance(variables, list):
+        raise CheckpointError(f"{path}: not a training checkpoint (variables is not a list)")
+    return cfg, variables, ckpt
 
 
 def _norm_history(checkpoint: Path) -> dict:
@@ -68,6 +90,6 @@ def register(sub) -> None:
     flag(p, "--checkpoint", type=Path, required=True)
     add_data_source_flags(p)
     flag(p, "--split", default="valid")
-    flag(p, "--patients", type=int, default=64, help="patients in the diagnostic batch")
+    flag(p, "--patients", type=positive_int, default=64, help="patients in the diagnostic batch")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diagnose)

@@ -80,6 +80,24 @@ def set_index_two_minutes(root: Path) -> Path:
     return write(df, f)
 
 
+def set_index_on_some_rows(root: Path) -> Path:
+    """set_index on the first rows of a patient only (the rest left empty)."""
+    f = patient_file(root)
+    df = read(f)
+    codes = pd.Series(pd.factorize(df["minute"])[0], dtype="Int64")
+    codes[len(df) // 2:] = pd.NA
+    return write(df.assign(set_index=codes), f)
+
+
+def set_index_in_one_file(root: Path) -> tuple[Path, Path]:
+    """Clean, not corrupt: one patient file has set_index, the others (as the contract allows)
+    have none. Returns that file and one without."""
+    f = patient_file(root)
+    df = read(f)
+    write(df.assign(set_index=pd.factorize(df["minute"])[0].astype(np.int64)), f)
+    return f, patient_file(root, n=1)
+
+
 def duplicate_row(root: Path) -> Path:
     f = patient_file(root)
     df = read(f)
@@ -130,6 +148,14 @@ def one_class(root: Path) -> None:
     edit_csv(root / "oc.csv", lambda oc: oc.assign(**{LABEL: 0}))
 
 
+def one_class_split(root: Path, split: str = "train", label: int = 0) -> str:
+    """Every patient of ``split`` gets ``label``; the other splits keep both classes."""
+    members = {p.stem for p in (root / split).glob("*.parquet")}
+    edit_csv(root / "oc.csv", lambda oc: oc.assign(
+        **{LABEL: np.where(oc[ID].astype(str).isin(members), label, oc[LABEL])}))
+    return split
+
+
 def drift(root: Path) -> None:
     """valid: all positive; train: one positive."""
     train = {p.stem for p in (root / "train").glob("*.parquet")}
@@ -154,7 +180,8 @@ def empty_file(root: Path) -> Path:
     return write(read(f).iloc[:0], f)
 
 
-def embeddings(root: Path, missing: bool = True, nan_row: bool = False) -> tuple[Path, str]:
+def embeddings(root: Path, missing: bool = True, nan_row: bool = False,
+               text_column: bool = False) -> tuple[Path, str]:
     stats = pd.read_csv(root / "stats.csv")
     rng = np.random.default_rng(0)
     emb = pd.DataFrame(rng.normal(size=(len(stats), 4)), columns=[f"d{i}" for i in range(4)])
@@ -164,8 +191,17 @@ def embeddings(root: Path, missing: bool = True, nan_row: bool = False) -> tuple
         emb = emb.iloc[:-1]
     if nan_row:
         emb.loc[0, "d3"] = np.nan
+    if text_column:  # every row the same width, but one column is not numbers
+        emb["d2"] = "high"
     emb.to_csv(root / "cached.csv", index=False)
     return root / "cached.csv", gone
+
+
+def drop_split_rows(events: Path, split: str = "valid") -> str:
+    """Layout B: the table keeps its split column but has no rows of ``split``."""
+    df = pd.read_parquet(events)
+    df[df["split"] != split].to_parquet(events, index=False)
+    return split
 
 
 def to_layout_b(root: Path, out: Path) -> Path:

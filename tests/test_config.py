@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -97,3 +98,30 @@ def test_cli_config_diff(capsys):
     assert main(["config", "diff", "optimized", "conservative"]) == 0
     out = capsys.readouterr().out
     assert "gradient_accumulation_steps" in out and "use_focal_loss" in out and "beta" not in out
+
+
+@pytest.mark.parametrize("item, message", [
+    ("lr=-1", "lr: must be >= 0, got -1.0"), ("batch_size=0", "batch_size: must be >= 1"),
+    ("dropout=1", "dropout: must be in [0, 1)"), ("focal_alpha=1.5", "focal_alpha: must be in"),
+    ("precision=fp8", "precision: must be one of fp32, bf16, fp16"),
+    ("lr=NaN", "lr: must be a finite number"), ("logvar_bound=0", "logvar_bound: must be > 0"),
+    ("model_dim=33", "model_dim 33 is not divisible by set_heads 4"),
+])
+def test_out_of_range_values_are_refused_naming_the_key(item, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        apply_overrides(preset("optimized"), [item])
+
+
+def test_range_boundaries_are_accepted_and_files_are_named(tmp_path):
+    cfg = apply_overrides(preset("optimized"), ["lr=0", "dropout=0", "focal_alpha=1",
+                                                "gradient_clip_val=0", "min_lr_ratio=1"])
+    assert cfg.get("lr") == 0.0 and cfg.get("focal_alpha") == 1.0
+    bad = tmp_path / "neg.toml"
+    bad.write_text("[optim]\nbatch_size = -4\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{bad}: batch_size: must be >= 1")):
+        load_config(bad)
+    for name, content in (("empty.toml", ""), ("binary.toml", b"\xff\xfe\x00")):
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        with pytest.raises(ConfigError, match=re.escape(str(path))):
+            load_config(path)

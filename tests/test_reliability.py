@@ -216,7 +216,8 @@ def test_resume_without_a_checkpoint_starts_fresh(dataset, reference, tmp_path, 
 # -- damaged checkpoints ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def three_steps(dataset, tmp_path_factory):
-    """A run stopped after 3 steps: last.pt (step 3) and last.prev.pt (step 2)."""
+    """A run stopped after 3 steps: last.pt (step 3) and last.prev.pt (step 2), and best.pt
+    (step 3) from the validation that closes a run stopped between epochs."""
     out = tmp_path_factory.mktemp("three") / "run"
     assert main(train_argv(dataset, out, "--max-steps", "3")) == 0
     return out
@@ -281,6 +282,7 @@ def test_all_checkpoints_damaged_stops_instead_of_starting_over(dataset, three_s
                                                                 capsys):
     out = damaged_copy(three_steps, tmp_path / "run", truncate)
     truncate(out / "checkpoints" / "last.prev.pt")
+    truncate(out / "checkpoints" / "best.pt")
     before = (out / "metrics.jsonl").read_bytes()
     assert main(train_argv(dataset, out, "--resume")) == 1
     assert "no usable checkpoint" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqsetvae.cli import main
-from seqsetvae.data import DataSource
+from seqsetvae.data import DataError, DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
-from seqsetvae.data.validate import CHECKS, validate_dataset
+from seqsetvae.data.validate import CHECK_DOCS, CHECKS, validate_dataset
 
 from . import corrupt_datasets as cd
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +127,22 @@ def test_set_index_spanning_minutes(root):
     hit(check(root, "set_grouping"), "error", f, f.stem, "set_index")
 
 
+def test_set_index_on_some_rows_of_a_patient(root):
+    f = cd.set_index_on_some_rows(root)
+    hit(check(root, "set_grouping"), "error", f, f.stem, "set_index is missing on")
+    with pytest.raises(DataError, match=f.stem):  # the loader refuses it too
+        DataSource.resolve(root).load("train")
+
+
+def test_set_index_in_some_files_only_groups_the_others_by_minute(root):
+    with_index, without = cd.set_index_in_one_file(root)
+    assert [f for f in check(root, "set_grouping") if f.severity == "error"] == []
+    train = DataSource.resolve(root).load("train")
+    for f in (with_index, without):
+        sets = train.num_sets[list(train.patient_ids).index(f.stem)]
+        assert sets == cd.read(f)["minute"].nunique(), f
+
+
 def test_set_bounds(root):
     found = check(root, "set_bounds", max_set_size=2, min_sets=6)
     f = cd.patient_file(root)
@@ -174,6 +194,44 @@ def test_one_class_only(root):
     hit(check(root, "label_classes"), "error", root / "oc.csv", "class 0")
 
 
+def test_one_class_in_the_training_split_is_an_error_naming_it(root):
+    cd.one_class_split(root, "train", 0)  # valid and test keep their labels
+    found = check(root, "label_classes")
+    hit(found, "error", "split train", "'train'", "class 0", "cannot be trained")
+    assert [f.location for f in found if f.severity == "error"] == \
+        [f"split train ({root / 'oc.csv'})"]
+
+
+def test_one_class_training_split_fails_check_data_data_checks_and_train(root, tmp_path,
+                                                                          capsys):
+    cd.one_class_split(root, "train", 1)  # the dataset as a whole keeps both classes
+    assert main(["check-data", "--data-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR   label_classes" in out and "split 'train' has only class 1" in out
+    suite = subprocess.run([sys.executable, "-m", "pytest", "data_checks", "--data-dir",
+                            str(root), "-q", "-p", "no:cacheprovider"], cwd=REPO,
+                           capture_output=True, text=True, timeout=600)
+    assert suite.returncode == 1, suite.stdout
+    assert "FAILED data_checks/test_checks.py::test_check[user-label_classes]" in suite.stdout
+    assert "split 'train' has only class 1" in suite.stdout
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(root), "--max-steps", "1", "--out", str(run),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "label_classes" in err and "split 'train' has only class 1" in err
+    assert "Traceback" not in err and not list(run.glob("**/*.pt"))
+
+
+@pytest.mark.parametrize("split, consequence", [("valid", "validation reports NaN"),
+                                                ("test", "cannot be measured")])
+def test_one_class_in_another_split_is_a_warning_stating_the_consequence(root, split,
+                                                                         consequence):
+    cd.one_class_split(root, split, 1)
+    found = check(root, "label_classes")
+    hit(found, "warning", f"split {split}", "class 1", "AUROC", consequence)
+    assert not [f for f in found if f.severity == "error"]
+
+
 def test_prevalence_drift(root):
     cd.drift(root)
     f = hit(check(root, "prevalence_drift"), "warning", "split valid")
@@ -199,6 +257,13 @@ def test_embeddings_missing_variable_and_nan(root):
     hit(found, "error", path, "row 0")
 
 
+def test_embeddings_with_a_text_column(root):
+    path, _ = cd.embeddings(root, missing=False, text_column=True)
+    hit(check(root, "embeddings"), "error", path, "column 'd2'", "'high'")
+    with pytest.raises(DataError, match="finite"):  # what training would meet
+        DataSource.resolve(root).embeddings()
+
+
 def test_embeddings_clean_are_used(root):
     cd.embeddings(root, missing=False)
     assert check(root, "embeddings") == []
@@ -208,6 +273,13 @@ def test_embeddings_clean_are_used(root):
 def test_model_batch_reports_the_loader_refusal(root):
     cd.drop_stats_variable(root)
     hit(check(root, "model_batch"), "error", "split train", "not in stats")
+
+
+def test_layout_b_split_without_rows(clean, tmp_path):
+    events = cd.to_layout_b(clean, tmp_path / "b")
+    split = cd.drop_split_rows(events, "valid")
+    found = check(DataSource.resolve(events=events), "files_readable")
+    hit(found, "error", events, f"split '{split}' has no rows")
 
 
 def test_layout_b_locations(clean, tmp_path):
@@ -292,6 +364,16 @@ def test_cli_exit_codes(clean, root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["check-data", "--no-such-flag"])
     assert exc.value.code == 2
+
+
+def test_every_check_is_documented_in_the_check_data_help(capsys):
+    assert list(CHECK_DOCS) == list(CHECKS)  # the README's table of checks is this list
+    with pytest.raises(SystemExit) as exc:
+        main(["check-data", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, (what, severity) in CHECK_DOCS.items():
+        assert f"{name} {what} [{severity}]" in text, name
 
 
 def test_cli_layout_b_and_missing_labels(clean, tmp_path):

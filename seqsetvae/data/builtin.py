@@ -33,6 +33,21 @@ class SyntheticSpec:
     max_set_size: int = 12
     prevalence_shift: float = -1.0  # intercept of the label logit (about 30% positives)
 
+    def __post_init__(self):
+        for name in ("patients", "num_variables", "min_sets", "max_set_size"):
+            if getattr(self, name) < 1:
+                raise DataError(f"synthetic data: {name} must be at least 1, got "
+                                f"{getattr(self, name)}")
+        if self.max_sets < self.min_sets:
+            raise DataError(f"synthetic data: max_sets ({self.max_sets}) must be at least "
+                            f"min_sets ({self.min_sets})")
+        if not self.mean_set_size >= 1:
+            raise DataError(f"synthetic data: mean_set_size must be at least 1, got "
+                            f"{self.mean_set_size}")
+        if not 0 <= self.marker_variables <= self.num_variables:
+            raise DataError(f"synthetic data: marker_variables must be between 0 and "
+                            f"num_variables ({self.num_variables}), got {self.marker_variables}")
+
 
 def generate_synthetic(spec: SyntheticSpec) -> tuple[dict[str, pd.DataFrame], pd.Series]:
     """Events per patient and labels, with a ground truth that lives in the sets' contents.

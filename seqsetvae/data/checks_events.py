@@ -63,17 +63,18 @@ def check_time_order(d: RawData, bounds: Bounds) -> list[Finding]:
 
 
 def check_set_grouping(d: RawData, bounds: Bounds) -> list[Finding]:
-    """With set_index: one set must have one minute, and set order must follow time."""
+    """With set_index: a patient has it on every row or on none, one set has one minute, and
+    set order follows time."""
     if "set_index" not in d.events.columns:
         return []
     idx = pd.to_numeric(d.events["set_index"], errors="coerce").to_numpy(np.float64,
                                                                         na_value=np.nan)
+    out = _partial_set_index(d)
     ok = np.flatnonzero(np.isfinite(idx) & np.isfinite(d.minute))
     if len(ok) == 0:
-        return []
+        return out
     frame = pd.DataFrame({"unit": d.unit[ok], "set": idx[ok], "minute": d.minute[ok], "at": ok})
     g = frame.groupby(["unit", "set"], sort=True)["minute"].agg(["min", "max"])
-    out = []
     mixed = g.index[(g["max"] > g["min"]).to_numpy()]
     if len(mixed):
         bad = frame.set_index(["unit", "set"]).index.isin(mixed)
@@ -97,6 +98,25 @@ def check_set_grouping(d: RawData, bounds: Bounds) -> list[Finding]:
             "set_grouping", f"set_index order contradicts minute order for patient(s) "
             f"{preview(pids)}", file), by_patient=True)
     return out
+
+
+def _partial_set_index(d: RawData) -> list[Finding]:
+    """Rows without set_index in a patient whose other rows have one: the loader refuses such a
+    patient (its rows would fall back to minutes, mixed with set numbers). A patient with no
+    set_index at all is fine: its sets are its minutes. A cell that is there but not an integer
+    is the schema check's."""
+    given = d.events["set_index"].notna().to_numpy(bool)
+    with_key = np.bincount(d.unit, weights=given, minlength=len(d.units))
+    without = np.bincount(d.unit, weights=~given, minlength=len(d.units))
+    mixed = np.flatnonzero((with_key > 0) & (without > 0))
+    if len(mixed) == 0:
+        return []
+
+    def make(file, rows, pids, frame):
+        return error("set_grouping", f"set_index is missing on {len(rows)} row(s) of patient(s) "
+                     f"{preview(pids)} whose other rows have one; give it on every row of a "
+                     "patient or on none", rows_at(file, rows))
+    return row_findings(d, np.isin(d.unit, mixed) & ~given, make, by_patient=True)
 
 
 def check_set_bounds(d: RawData, bounds: Bounds) -> list[Finding]:

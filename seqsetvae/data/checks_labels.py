@@ -70,24 +70,48 @@ def _prevalence(d: RawData) -> pd.DataFrame:
     return g
 
 
+# What a split with one class costs, by split (the training split's case is an error).
+ONE_CLASS_CONSEQUENCE = {
+    "valid": "AUROC and AUPRC are undefined there (validation reports NaN); early stopping and "
+             "best.pt still follow the validation loss",
+    "test": "AUROC and AUPRC cannot be measured on it",
+}
+
+
 def check_label_classes(d: RawData, bounds: Bounds) -> list[Finding]:
+    """Both classes in the training split (an error: a classifier cannot learn from one); one
+    class in any other split is a warning stating what cannot be measured there."""
     if not _columns_present(d):
         return []
     prev = _prevalence(d)
     if prev.empty:
         return []
-    out = []
-    k, n = prev["k"].sum(), prev["n"].sum()
-    if k == 0 or k == n:
-        out.append(error("label_classes", f"all {int(n)} labelled patients are class "
-                         f"{int(k > 0)}; a classifier needs both", d.labels_file))
-        return out
-    for split, row in prev.iterrows():
-        if row["k"] in (0, row["n"]):
-            out.append(warning("label_classes", f"split {split!r} has only class "
-                               f"{int(row['k'] > 0)} ({int(row['n'])} patients); AUROC/AUPRC "
-                               "are undefined there", f"split {split}"))
+    single = prev[(prev["k"] == 0) | (prev["k"] == prev["n"])]
+    out = [_one_class_finding(d, split, row) for split, row in single.iterrows()]
+    if not any(f.severity == "error" for f in out):
+        out += _all_one_class(d, prev)
     return out
+
+
+def _one_class_finding(d: RawData, split: str, row) -> Finding:
+    only, n = int(row["k"] > 0), int(row["n"])
+    where = f"split {split} ({d.labels_file})"
+    if split == "train":
+        return error("label_classes", f"split {split!r} has only class {only} ({n} labelled "
+                     "patients): a classifier cannot be trained on one class", where)
+    consequence = ONE_CLASS_CONSEQUENCE.get(split, "AUROC and AUPRC are undefined there")
+    return warning("label_classes", f"split {split!r} has only class {only} ({n} labelled "
+                   f"patients): {consequence}", where)
+
+
+def _all_one_class(d: RawData, prev: pd.DataFrame) -> list[Finding]:
+    """Without a training split among the checked ones (a Layout B table without a split column,
+    or other splits chosen), all labelled patients in one class is still an error."""
+    k, n = prev["k"].sum(), prev["n"].sum()
+    if 0 < k < n:
+        return []
+    return [error("label_classes", f"all {int(n)} labelled patients are class {int(k > 0)}; a "
+                  "classifier needs both", d.labels_file)]
 
 
 def check_prevalence_drift(d: RawData, bounds: Bounds) -> list[Finding]:

@@ -53,8 +53,8 @@ def _side_table(path, what: str, raw: RawData, text_columns: tuple[str, ...] = (
         return None, ""
     try:
         return read_table(path, text_columns), str(path)
-    except DataError as exc:
-        raw.read_findings.append(error(CHECK, str(exc), str(path)))
+    except DataError as exc:  # the location names the file; the message need not repeat it
+        raw.read_findings.append(error(CHECK, str(exc).removeprefix(f"{path}: "), str(path)))
     except Exception as exc:  # anything else the parsers throw is still a finding
         raw.read_findings.append(error(CHECK, f"unreadable ({type(exc).__name__}: {exc})",
                                        str(path)))
@@ -212,6 +212,9 @@ def _layout_b(source, splits, findings) -> RawData:
         if c in df.columns:
             ev[c] = df[c].to_numpy()
     raw.events = ev[keep].reset_index(drop=True)
+    if scol in df.columns:  # Layout A's counterpart: a split directory without patient files
+        for name in sorted(set(splits) - set(raw.events["split"]), key=splits.index):
+            findings.append(error(CHECK, f"split {name!r} has no rows (column {scol!r})", path))
     counts = raw.events.groupby(["patient_id", "split"], sort=True).size()
     raw.patients = pd.DataFrame({"patient_id": counts.index.get_level_values(0),
                                  "split": counts.index.get_level_values(1),

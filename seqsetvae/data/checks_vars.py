@@ -46,7 +46,7 @@ def check_stats_std(d: RawData, bounds: Bounds) -> list[Finding]:
 
 
 def check_embeddings(d: RawData, bounds: Bounds, key_col: str = "Key") -> list[Finding]:
-    """cached.csv (optional): a row per variable, every row the same width, all finite."""
+    """cached.csv (optional): a row per variable, every cell a finite number."""
     if d.embeddings is None:
         return []
     emb, where = d.embeddings, d.embeddings_file
@@ -54,19 +54,9 @@ def check_embeddings(d: RawData, bounds: Bounds, key_col: str = "Key") -> list[F
         return [error("embeddings", f"key column {key_col!r} missing; found {list(emb.columns)}",
                       where)]
     keys = emb[key_col].astype(str)
-    values = emb.drop(columns=key_col).apply(pd.to_numeric, errors="coerce").to_numpy(float)
-    out = []
-    if values.shape[1] == 0:
+    if emb.shape[1] == 1:
         return [error("embeddings", "no embedding columns besides the key", where)]
-    filled = (~np.isnan(values)).sum(axis=1)
-    width = int(np.bincount(filled).argmax())  # the usual row width
-    for r in np.flatnonzero(filled != width)[:20]:
-        out.append(error("embeddings", f"row for {keys.iloc[r]!r} has {filled[r]} values, most "
-                         f"rows have {width}", rows_at(where, [r])))
-    nonfinite = np.flatnonzero((~np.isfinite(values) & ~np.isnan(values)).any(axis=1))
-    for r in nonfinite[:20]:
-        out.append(error("embeddings", f"row for {keys.iloc[r]!r} has non-finite values",
-                         rows_at(where, [r])))
+    out = _bad_cells(emb.drop(columns=key_col), keys, where)
     dup = sorted(set(keys[keys.duplicated()]))
     if dup:
         out.append(error("embeddings", f"variable(s) with several rows: {preview(dup)}", where))
@@ -75,3 +65,21 @@ def check_embeddings(d: RawData, bounds: Bounds, key_col: str = "Key") -> list[F
     out += capped([error("embeddings", f"no embedding row for variable {v!r}", f"variable {v}")
                    for v in sorted(needed - set(keys))], "variables without embeddings")
     return out
+
+
+def _bad_cells(values: pd.DataFrame, keys: pd.Series, where: str) -> list[Finding]:
+    """One finding per column holding cells that are missing, text or not finite: the loader
+    refuses the whole table for any of them."""
+    out = []
+    for col in values.columns:
+        num = pd.to_numeric(values[col], errors="coerce").to_numpy(float)
+        bad = np.flatnonzero(~np.isfinite(num))
+        if len(bad):
+            shown = preview(f"{r} ({keys.iloc[r]}: {_cell(values[col].iloc[r])})" for r in bad)
+            out.append(error("embeddings", f"column {col!r} must be a finite number; {len(bad)} "
+                             f"bad row(s): {shown}", rows_at(where, bad)))
+    return capped(out, "columns with bad cells")
+
+
+def _cell(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)  # nan reads as missing

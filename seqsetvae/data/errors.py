@@ -9,6 +9,13 @@ class DataError(ValueError):
     """Unusable input. The message names the file, row, patient, variable or field."""
 
 
+class DatasetInvalid(DataError):
+    """The dataset failed its checks. The command line exits 1 for it, as ``check-data`` does for
+    errors found, and 2 for other DataErrors (unusable arguments or files)."""
+
+    exit_code = 1
+
+
 class DataWarning(UserWarning):
     """Suspicious but usable input; the message names its location."""
 

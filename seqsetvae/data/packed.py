@@ -80,7 +80,7 @@ def pack(table: EventTable, stats: pd.DataFrame, labels: pd.Series,
     std = stats["std"].to_numpy(np.float64)[var_idx]
     values = ((ev["value"].to_numpy(np.float64) - mean) / std).astype(np.float32)
 
-    key = ev["set_index"].to_numpy() if "set_index" in ev.columns else ev["minute"].to_numpy()
+    key = _set_keys(ev, table)
     minute = ev["minute"].to_numpy(np.float64)
     patient_code = positions_in(ev["patient_id"], pid_list)
     _warn_unsorted(patient_code, key, pid_list, table)
@@ -140,6 +140,28 @@ def _check_finite(ev: pd.DataFrame, table: EventTable) -> None:
                             f"non-finite or non-numeric value(s), first {ev[col].iloc[first]} "
                             f"(patient {pid}); table rows {preview(rows)}")
         ev[col] = num  # numeric from here on (no-op when already float)
+
+
+def _set_keys(ev: pd.DataFrame, table: EventTable) -> np.ndarray:
+    """The set key of each row: set_index where given, else the minute (DESIGN.md section 3).
+
+    A patient file without set_index, in a dataset where other files have it, groups by minute;
+    reading its missing keys as keys of their own would make every event a set. A patient with
+    set_index on some rows only is refused: the two kinds of key cannot be mixed."""
+    minute = ev["minute"].to_numpy(np.float64)
+    if "set_index" not in ev.columns:
+        return minute
+    idx = pd.to_numeric(ev["set_index"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    given = ~np.isnan(idx)
+    if given.all():
+        return idx
+    pids = ev["patient_id"].astype(str).to_numpy()
+    mixed = sorted(set(pids[given]) & set(pids[~given]))
+    if mixed:
+        raise DataError(f"{table.sources.get(mixed[0], mixed[0])}: set_index is given on some "
+                        f"rows and missing on others for patient(s) {preview(mixed)}; give it on "
+                        "every row of a patient or on none")
+    return np.where(given, idx, minute)
 
 
 def _warn_unsorted(patient_code: np.ndarray, key: np.ndarray, pid_list, table: EventTable) -> None:

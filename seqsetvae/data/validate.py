@@ -38,7 +38,7 @@ from .checks_schema import check_schema
 from .checks_vars import check_embeddings, check_stats_coverage, check_stats_std
 from .io import SPLITS
 
-__all__ = ["CHECKS", "Bounds", "Finding", "ValidationReport", "load_raw", "run_check",
+__all__ = ["CHECKS", "CHECK_DOCS", "Bounds", "Finding", "ValidationReport", "load_raw", "run_check",
            "summarize", "validate_dataset"]
 
 # name -> check(raw, bounds); files_readable is the reading step itself
@@ -61,6 +61,45 @@ CHECKS = {
     "empty_patients": check_empty_patients,
     "embeddings": check_embeddings,
     "model_batch": check_model_batch,
+}
+
+# name -> (what it catches, severity): `check-data --help` prints this; the README's table of
+# checks is this list
+CHECK_DOCS = {
+    "files_readable": ("a patient file, stats, labels or embeddings table that cannot be read; a "
+                       "split without patients (Layout A: no directory or no .parquet files, "
+                       "Layout B: no rows)", "error; warning: non-parquet files ignored"),
+    "schema": ("required columns missing or of the wrong type: variable text, value and minute "
+               "numbers, set_index integer, split train/valid/test; stats variable unique, mean "
+               "and std finite; labels id and label columns", "error"),
+    "finite": ("a missing, NaN or infinite value or minute", "error"),
+    "time_order": ("rows going back in time within a patient (sets are still grouped by time)",
+                   "warning"),
+    "set_grouping": ("set_index on some rows of a patient only; one set_index spanning several "
+                     "minutes", "error; warning: set_index order against minute order"),
+    "set_bounds": ("a set larger than --max_set_size; a patient with fewer than --min_sets or "
+                   "more than --max_sets sets", "warning"),
+    "duplicates": ("the same variable twice in one set, with equal or different values",
+                   "warning"),
+    "stats_coverage": ("a variable missing from stats (it could not be z-scored)",
+                       "error; warning: stats variables that never occur"),
+    "stats_std": ("a std of 0 or below (z-scoring would divide by zero)", "error"),
+    "labels_binary": ("a label that is not 0 or 1, or is empty", "error"),
+    "labels_unique": ("a patient with several label rows", "error"),
+    "labels_missing": ("a patient without a label row (a missing label is not 0)",
+                       "error; warning: labelled patients without events"),
+    "label_classes": ("a training split with one class (or all labelled patients in one class)",
+                      "error; warning: one class in valid or test, where AUROC and AUPRC are "
+                      "undefined"),
+    "prevalence_drift": ("a split whose prevalence differs from train's by more than 0.05 and "
+                         "significantly (chi-square or Fisher)", "warning"),
+    "leakage": ("a patient in two splits", "error"),
+    "empty_patients": ("a patient file without events (kept with zero sets)", "warning"),
+    "embeddings": ("cached.csv: no key column, a cell that is not a finite number, a variable "
+                   "with several rows or none", "error"),
+    "model_batch": ("the loader refusing the training split; a real batch failing in a small "
+                    "model, with wrong shapes or non-finite outputs",
+                    "error; warning: the loader's warnings"),
 }
 
 

@@ -5,10 +5,12 @@ Exit codes: 0 no errors (warnings are listed), 1 errors found, 2 unusable argume
 
 from __future__ import annotations
 
+import argparse
 import sys
+import textwrap
 from pathlib import Path
 
-from .validate import validate_dataset
+from .validate import CHECK_DOCS, validate_dataset
 
 ARGS_ERROR, DATA_ERROR = 2, 1
 
@@ -16,13 +18,23 @@ ARGS_ERROR, DATA_ERROR = 2, 1
 def register(sub) -> None:
     from ..cli import add_data_source_flags, flag
 
-    p = sub.add_parser("check-data", help="validate a dataset (DESIGN.md section 8)")
+    p = sub.add_parser("check-data", help="validate a dataset (DESIGN.md section 8)",
+                       epilog=checks_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_source_flags(p)
     flag(p, "--report", type=Path, help="also write the findings as JSON here")
     flag(p, "--min_sets", type=int, default=1, help="warn below this many sets per patient")
     flag(p, "--max_sets", type=int, default=2000, help="warn above this many sets per patient")
     flag(p, "--max_set_size", type=int, default=256, help="warn above this many events per set")
     p.set_defaults(func=cmd_check_data)
+
+
+def checks_epilog() -> str:
+    """The checks in the order they run, each with what it catches and its severity."""
+    lines = ["checks (in the order they run):"]
+    for name, (what, severity) in CHECK_DOCS.items():
+        lines += textwrap.wrap(f"{what} [{severity}]", 96, initial_indent=f"  {name:<17}",
+                               subsequent_indent=" " * 19)
+    return "\n".join(lines)
 
 
 def source_from_args(args):
@@ -50,6 +62,11 @@ def source_from_args(args):
         split_col=args.split_col), None
 
 
+def format_finding(f) -> str:
+    """One finding on one line; `train` prints its pre-training findings the same way."""
+    return f"{f.severity.upper():<7} {f.check:<16} {f.location}: {f.message}"
+
+
 def cmd_check_data(args) -> int:
     source, problem = source_from_args(args)
     if problem:
@@ -58,7 +75,7 @@ def cmd_check_data(args) -> int:
     report = validate_dataset(source, min_sets=args.min_sets, max_sets=args.max_sets,
                               max_set_size=args.max_set_size)
     for f in report.findings:
-        print(f"{f.severity.upper():<7} {f.check:<16} {f.location}: {f.message}")
+        print(format_finding(f))
     print("\n".join(report.summary_lines()))
     print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) from "
           f"{len(report.checks)} checks: {'OK' if report.ok else 'NOT OK'}")

@@ -93,7 +93,7 @@ def plot_losses(traces, path: Path) -> None:
     ax.set(xlabel="optimizer step", ylabel="probe loss (recon + BCE)",
            title="Loss on fixed probe batches (band: min-max over seeds)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_grad_norms(traces, path: Path) -> None:
@@ -110,7 +110,7 @@ def plot_grad_norms(traces, path: Path) -> None:
     ax.set(xlabel="optimizer step", ylabel="pre-clip global L2 norm", yscale="log",
            title="Gradient norms before clipping (dashed: clip value)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_posterior(summary: dict, path: Path) -> None:
@@ -122,7 +122,7 @@ def plot_posterior(summary: dict, path: Path) -> None:
         ax.boxplot(values, tick_labels=names)
         ax.set(title=label)
     fig.suptitle("Posterior health per seed")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_noise_by_config(summary: dict, path: Path) -> None:
@@ -139,7 +139,7 @@ def plot_noise_by_config(summary: dict, path: Path) -> None:
     ax.set_xticks(x, names)
     ax.set(yscale="log", ylabel="within-run noise (SD of detrended probe-loss changes)",
            title="Within-run noise per seed (lines join a seed across configs)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(traces, profile: Profile, out: Path, data_name: str, ground_truth: bool,
@@ -196,7 +196,7 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)

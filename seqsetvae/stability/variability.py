@@ -79,8 +79,8 @@ def _paired(candidate, reference) -> tuple[np.ndarray, np.ndarray]:
     return cand, ref
 
 
-def _bootstrap_ci(statistic, n: int, n_resamples: int, confidence: float,
-                  random_state: int) -> tuple[float, float]:
+def paired_bootstrap_ci(statistic, n: int, n_resamples: int, confidence: float,
+                        random_state: int) -> tuple[float, float]:
     """Percentile interval of statistic(indices) over seed indices resampled with replacement
     (pairs stay together); resamples where the statistic is undefined are dropped."""
     rng = np.random.default_rng(random_state)
@@ -102,8 +102,8 @@ def compare_paired(candidate: list[float], reference: list[float], seeds: list[i
     log_ratio = np.clip(np.log(cand / ref), -50.0, 50.0)
     p = float(stats.wilcoxon(log_ratio, alternative="less").pvalue) \
         if np.any(log_ratio != 0) else 1.0
-    lo, hi = _bootstrap_ci(lambda i: log_ratio[i].mean(), len(cand), n_resamples, confidence,
-                           random_state)
+    lo, hi = paired_bootstrap_ci(lambda i: log_ratio[i].mean(), len(cand), n_resamples,
+                                 confidence, random_state)
     lo, hi = float(np.exp(lo)), float(np.exp(hi))
     return PairedComparison(
         statistic=statistic, candidate=names[0], reference=names[1], seeds=list(seeds),
@@ -131,7 +131,7 @@ def compare_spread(candidate_finals: list[float], reference_finals: list[float],
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(np.std(cand[i], ddof=1) / np.std(ref[i], ddof=1))
 
-    lo, hi = _bootstrap_ci(log_sd_ratio, len(cand), n_resamples, confidence, random_state)
+    lo, hi = paired_bootstrap_ci(log_sd_ratio, len(cand), n_resamples, confidence, random_state)
     return PairedComparison(
         statistic="between-seed spread of the final probe loss", candidate=names[0],
         reference=names[1], seeds=list(seeds), candidate_values=cand.tolist(),

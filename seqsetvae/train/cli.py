@@ -11,8 +11,16 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..cli import add_config_flags, add_data_source_flags, data_source, flag, resolved_config
-from ..data.errors import DataError
+from ..cli import (
+    add_config_flags,
+    add_data_source_flags,
+    data_source,
+    flag,
+    positive_int,
+    resolved_config,
+)
+from ..data.errors import DataError, DatasetInvalid
+from . import rundir
 from .checkpoint import CheckpointError
 from .trainer import RunOptions, Trainer, TrainingError
 
@@ -37,20 +45,42 @@ def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
 def validate_or_exit(source) -> None:
     """Run the dataset checks before the first step; errors stop the run with their locations."""
     from ..data.validate import validate_dataset
+    from ..data.validate_cli import format_finding
 
     report = validate_dataset(source, splits=("train", "valid"))
     for finding in report.warnings:
-        print(f"warning: {finding}", file=sys.stderr)
+        print(format_finding(finding), file=sys.stderr)
     if report.errors:
-        lines = "\n".join(f"  {f}" for f in report.errors)
-        raise DataError(f"the dataset has {len(report.errors)} error(s):\n{lines}")
+        lines = "\n".join(f"  {format_finding(f)}" for f in report.errors)
+        raise DatasetInvalid(f"the dataset has {len(report.errors)} error(s):\n{lines}")
 
 
 def cmd_train(args) -> int:
+    if args.resume is not None and args.overwrite:
+        return usage_error("--resume continues the run in --out, --overwrite moves it aside: "
+                           "give one of them")
     cfg = resolved_config(args)
     overrides = {k: getattr(args, k) for k in ("batch_size", "max_epochs", "precision")
                  if getattr(args, k) is not None}
     cfg = cfg.replace(**overrides)
+    try:
+        with rundir.claim(args.out, resume=args.resume is not None,
+                          overwrite=args.overwrite) as run_dir:
+            return train_in(run_dir, cfg, args)
+    except rundir.RunDirError as exc:
+        return usage_error(str(exc))
+    except rundir.NotWritable as exc:
+        print(f"seqsetvae train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def usage_error(message: str) -> int:
+    print(f"seqsetvae train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
+    """Check and load the data, then train into the claimed run directory."""
     source = data_source(args)
     if not args.skip_checks:
         validate_or_exit(source)
@@ -65,6 +95,9 @@ def cmd_train(args) -> int:
                              fault_steps=parse_faults(os.environ))
         trainer = Trainer(cfg, train, valid, options,
                           embeddings=embedding_tensor(source, train.variables))
+        aside = run_dir.start_fresh()  # only now: a run that failed to start moved nothing
+        if aside is not None:
+            print(f"moved the previous run in {args.out} to {aside}", file=sys.stderr)
         summary = trainer.fit(resume_from=args.resume)
     except (TrainingError, CheckpointError) as exc:
         print(f"seqsetvae train: error: {exc}", file=sys.stderr)
@@ -101,16 +134,20 @@ def register(sub) -> None:
     add_config_flags(p)
     flag(p, "--batch_size", type=int, help="patients per micro-batch (overrides the config)")
     flag(p, "--max_epochs", type=int, help="overrides the config")
-    flag(p, "--max_steps", type=int, help="stop after this many optimizer steps")
+    flag(p, "--max_steps", type=positive_int, help="stop after this many optimizer steps")
     flag(p, "--out", type=Path, default=Path("runs/latest"), help="run directory")
     flag(p, "--resume", nargs="?", const="auto",
-         help="resume from OUT/checkpoints/last.pt (falling back to last.prev.pt if it is "
-              "damaged; none yet: start fresh) or from FILE")
+         help="resume from OUT/checkpoints/last.pt (falling back to last.prev.pt, then best.pt, "
+              "if it is damaged; none yet: start fresh) or from FILE")
+    flag(p, "--overwrite", action="store_true",
+         help="if OUT already holds a run, move it aside to OUT.old-<time> (nothing is deleted) "
+              "and start afresh; without this or --resume such an OUT is refused")
     flag(p, "--device", help="cpu or cuda (default: cuda when available)")
     flag(p, "--precision", choices=["fp32", "bf16", "fp16"], help="overrides the config")
     flag(p, "--seed", type=int, default=0)
-    flag(p, "--checkpoint_every", type=int, default=50, help="optimizer steps between checkpoints")
-    flag(p, "--max_sets", type=int, help="keep each patient's latest sets")
+    flag(p, "--checkpoint_every", type=positive_int, default=50,
+         help="optimizer steps between checkpoints")
+    flag(p, "--max_sets", type=positive_int, help="keep each patient's latest sets")
     flag(p, "--tensorboard", action="store_true")
     flag(p, "--no_progress", action="store_true")
     flag(p, "--skip_checks", action="store_true", help="do not validate the data first")

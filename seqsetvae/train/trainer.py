@@ -207,17 +207,21 @@ class Trainer:
     def save(self, name: str) -> None:
         if self.opt.out_dir is None or not self.is_main:
             return
+        for sink in (self.metrics, self.timing):  # `best` is a resume point too
+            if sink is not None:
+                sink.sync()  # the checkpoint counts these lines: they must outlive it
         if name == "last":
-            for sink in (self.metrics, self.timing):
-                if sink is not None:
-                    sink.sync()  # the checkpoint counts these lines: they must outlive it
             self._saved_at = (self.state.attempts, self.state.epoch)
         # keep one previous good `last` to fall back on if this one is damaged later
         previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
-        save_checkpoint(self.state_dict(), self.ckpt_dir / f"{name}.pt", previous)
+        discarded = save_checkpoint(self.state_dict(), self.ckpt_dir / f"{name}.pt", previous)
+        if discarded is not None:
+            self._warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
 
     def resume_candidates(self) -> list[Path]:
-        return [self.ckpt_dir / "last.pt", self.ckpt_dir / "last.prev.pt"]
+        """Newest first. `best` is saved with the same full state as `last`, at the validation
+        that improved, so it is a resume point of last resort: the steps after it are redone."""
+        return [self.ckpt_dir / name for name in ("last.pt", "last.prev.pt", "best.pt")]
 
     def resume(self, path: str | Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -239,9 +243,9 @@ class Trainer:
         self.state.stop_reason = None  # a resumed run may go further (e.g. a larger max_steps)
 
     def resume_latest(self) -> Path | None:
-        """Resume from the newest readable `last` checkpoint; None (start fresh) when the run has
-        none yet. Damaged checkpoints are reported and skipped; if all are damaged, stop rather
-        than overwrite them with a fresh run."""
+        """Resume from the newest readable checkpoint of ``resume_candidates``; None (start
+        fresh) when the run has none yet. Damaged checkpoints are reported and skipped; if all are
+        damaged, stop rather than overwrite them with a fresh run."""
         damaged = []
         for path in self.resume_candidates():
             if not path.exists():
@@ -254,7 +258,7 @@ class Trainer:
                 continue
             if path != self.resume_candidates()[0]:
                 self._warn(f"{self.resume_candidates()[0]} is missing or damaged; resumed from "
-                           f"the older checkpoint {path}")
+                           f"the older checkpoint {path} (step {self.state.step})")
             return path
         if damaged:
             raise CheckpointError(f"no usable checkpoint in {self.ckpt_dir} (all damaged); move "
@@ -373,17 +377,42 @@ class Trainer:
         return {**{k: v / max(n, 1) for k, v in sums.items()}, "auroc": auroc(y, s),
                 "auprc": auprc(y, s), "patients": n}
 
-    def _validate(self) -> None:
-        if not self.opt.validate or self.valid_data is None or len(self.valid_data) == 0:
+    def _can_validate(self) -> bool:
+        return self.opt.validate and self.valid_data is not None and len(self.valid_data) > 0
+
+    def _validate(self, final: bool = False) -> None:
+        """Evaluate the validation split and keep the best weights in best.pt.
+
+        ``final``: the closing validation of a run stopped between epochs. It may write best.pt
+        but does not count toward early-stopping patience: it is off the per-epoch schedule, and
+        a run extended later with ``--resume`` must not stop early because of it."""
+        if not self._can_validate():
             return
         val = self.evaluate(self.valid_data)
         val.update(step=self.state.step, epoch=self.state.epoch)
+        if final:
+            val["final"] = True
         self.state.history.append(val)
         if val["loss"] < self.state.best_val:
-            self.state.best_val, self.state.bad_validations = val["loss"], 0
+            self.state.best_val = val["loss"]
+            if not final:
+                self.state.bad_validations = 0
             self.save("best")
-        else:
+        elif not final:
             self.state.bad_validations += 1  # early stopping: see _check_limits
+
+    def _final_validation_pending(self) -> bool:
+        """The run has reached its limit and will save `last` after its final validation: saving
+        it now too would push the previous `last` out of last.prev.pt for a copy of this step."""
+        return self._check_limits() is not None and self._final_validation_due()
+
+    def _final_validation_due(self) -> bool:
+        """A run stopped by a limit (not by non-finite values) whose current weights have not
+        been validated yet. Skipped steps leave the weights alone, so the step count tells."""
+        st = self.state
+        if st.stop_reason is None or st.stop_reason.startswith("non-finite"):
+            return False
+        return self._can_validate() and not (st.history and st.history[-1]["step"] == st.step)
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict:
@@ -421,15 +450,22 @@ class Trainer:
                     st.stop_reason = (f"non-finite loss or gradients in {st.consecutive_skips} "
                                       f"consecutive steps (last at step {st.step})")
                     self._write_nonfinite_report(record)
-                elif record["finite"] and st.step % self.opt.checkpoint_every == 0:
+                elif record["finite"] and st.step % self.opt.checkpoint_every == 0 \
+                        and not self._final_validation_pending():
                     self.save("last")
             if st.micro >= len(batches):
                 st.epoch, st.micro = st.epoch + 1, 0
                 self._validate()
             nonfinite = st.stop_reason is not None and st.stop_reason.startswith("non-finite")
-            if not nonfinite and self._saved_at != (st.attempts, st.epoch):
+            if not nonfinite and self._saved_at != (st.attempts, st.epoch) \
+                    and not self._final_validation_pending():
                 self.save("last")  # never after non-finite steps: the last good one stays
         bar.close()
+        # whatever limit stopped the run, its final weights are validated once (best.pt and
+        # summary.json's final_validation exist); also after a resume that stops at once
+        if self._final_validation_due():
+            self._validate(final=True)
+            self.save("last")  # the validation is part of the state a later --resume starts from
         return self._finish(time.perf_counter() - started)
 
     def _check_limits(self) -> str | None:

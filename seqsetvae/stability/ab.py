@@ -1,0 +1,227 @@
+"""Both sides of `seqsetvae compare --against REF`: the working tree and REF, each trained in its
+own worker processes from its own checkout, on the same data, configs, profile and seeds.
+
+A worker is ``python -m seqsetvae.stability.abrun`` started in the side's checkout with
+PYTHONPATH pointing at it, so each side imports its own ``seqsetvae``. Requests and results
+travel as JSON, never pickle: the two versions' classes need not agree. Workers that are still
+running when anything goes wrong (an error, an interrupt) are stopped before this returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..config import ConfigError
+from .abrun import FAILED_INPUT, PROTOCOL
+from .collapse import PosteriorHealth
+from .gitref import ENTRY_MODULE, checkout
+from .gradients import gradient_report
+from .learning import learning_report
+from .runs import Profile, RunTrace
+
+
+class WorkerError(ConfigError):
+    """A side's worker failed; the message names the side and its last words."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Side:
+    key: str  # "ref" or "working_tree"
+    label: str  # how reports name it
+    root: Path  # the checkout whose code this side runs
+
+
+@dataclass
+class SideRun:
+    trace: RunTrace
+    config: dict  # the resolved flat config this side trained with
+    fingerprint: str  # canonical JSON of every number of the run except its timing
+
+
+@dataclass(frozen=True)
+class Request:
+    data: dict  # DataSource.resolve keywords, paths absolute
+    configs: dict  # label -> preset name or absolute config path
+    profile: Profile
+    seeds: tuple[int, ...]
+    precision: str = "fp32"
+    device: str = "cpu"
+
+    def for_side(self, side: Side, seeds: list[int]) -> dict:
+        return {"protocol": PROTOCOL, "root": str(side.root), "data": self.data,
+                "configs": self.configs, "profile": self.profile.name,
+                "steps": self.profile.steps, "seeds": seeds, "precision": self.precision,
+                "device": self.device}
+
+
+def run_ab(repo: Path, ref_commit: str, ref_label: str, request: Request, workers: int,
+           log_dir: Path, progress: bool = True) -> dict[str, dict[str, list[SideRun]]]:
+    """Both sides' runs: side key ("ref", "working_tree") -> config label -> SideRuns in seed
+    order."""
+    with checkout(repo, ref_commit) as tree:
+        sides = [Side("ref", ref_label, tree), Side("working_tree", "working tree", repo)]
+        records = run_workers(sides, request, workers, log_dir, progress)
+    return {side.key: side_runs(side, records[side.key], request) for side in sides}
+
+
+def plan(sides: list[Side], seeds, workers: int) -> list[tuple[Side, list[int]]]:
+    """Worker jobs. The sides alternate, so with one worker per side REF and the working tree
+    train the same seed at about the same time, under the same load: a fair footing for steps
+    per second."""
+    chunks = max(1, min(workers // len(sides), len(seeds)))
+    parts = [list(seeds)[i::chunks] for i in range(chunks)]
+    return [(side, part) for part in parts for side in sides]
+
+
+class Live:
+    """The worker processes of one comparison. Once stopped, no new worker starts, so an
+    interrupt cannot race a job that was about to launch."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen] = []
+        self._stopped = False
+
+    def start(self, *args, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._stopped:
+                raise WorkerError("stopped")
+            proc = subprocess.Popen(*args, **kwargs)
+            self._procs.append(proc)
+            return proc
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self._procs:
+            proc.wait()
+
+
+def run_workers(sides: list[Side], request: Request, workers: int, log_dir: Path,
+                progress: bool) -> dict[str, list[dict]]:
+    jobs = plan(sides, request.seeds, workers)
+    live = Live()
+    total = len(sides) * len(request.seeds) * len(request.configs)
+    results: dict[str, list[dict]] = {side.key: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="seqsetvae-ab-") as tmp, \
+            tqdm(total=total, desc="runs", unit="run", disable=not progress) as bar:
+        pool = ThreadPoolExecutor(max(1, workers))
+        futures = {pool.submit(run_worker, side, request.for_side(side, seeds),
+                               Path(tmp) / f"{side.key}-{i}.log", log_dir, live, bar): side
+                   for i, (side, seeds) in enumerate(jobs)}
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:  # the first failure ends every job, finished or not
+                if future.exception() is not None:
+                    future.result()
+            for future, side in futures.items():
+                results[side.key] += future.result()
+        finally:  # a failed or interrupted job leaves no worker behind
+            live.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
+               bar) -> list[dict]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(side.root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    with open(log, "w") as err:
+        proc = live.start([sys.executable, "-m", ENTRY_MODULE], cwd=side.root, env=env,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        results = []
+        try:
+            proc.stdin.write(json.dumps(request))
+            proc.stdin.close()
+            for line in proc.stdout:
+                results.append(parse_result(side, line))
+                bar.update(1)
+        except BrokenPipeError:
+            pass  # the worker died before reading its request: its status and log say why
+        status = proc.wait()
+    if live.stopped:  # stopped for another job's failure or an interrupt, which is reported
+        return results
+    if status != 0:
+        raise worker_failure(side, status, log, log_dir)
+    expected = len(request["seeds"]) * len(request["configs"])
+    if len(results) != expected:
+        raise WorkerError(f"{side.label}: its worker sent {len(results)} of {expected} runs")
+    return results
+
+
+def parse_result(side: Side, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise WorkerError(f"{side.label}: its worker wrote a line that is not a result: "
+                          f"{line[:80]!r}") from None
+    if not isinstance(record, dict) or record.get("protocol") != PROTOCOL:
+        raise WorkerError(f"{side.label}: its worker answered in another protocol than "
+                          f"{PROTOCOL}")
+    return record
+
+
+def worker_failure(side: Side, status: int, log: Path, log_dir: Path) -> WorkerError:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "(no output)"
+    if status == FAILED_INPUT:  # the side's code refused the request in one line
+        error = WorkerError(f"{side.label}: {last}")
+        error.exit_code = 2
+        return error
+    kept = log_dir / f"worker-{side.key}.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, kept)
+        where = f"; its log: {kept}"
+    except OSError:
+        where = ""
+    how = f"exit status {status}" if status > 0 else f"signal {-status}"
+    return WorkerError(f"{side.label}: its worker failed ({how}): {last}{where}")
+
+
+def side_runs(side: Side, records: list[dict], request: Request
+              ) -> dict[str, list[SideRun]]:
+    runs: dict[str, list[SideRun]] = {label: [] for label in request.configs}
+    for record in sorted(records, key=lambda r: r["seed"]):
+        try:
+            runs[record["config"]].append(side_run(record, request.profile))
+        except (KeyError, TypeError) as exc:
+            raise WorkerError(f"{side.label}: its worker's results do not fit protocol "
+                              f"{PROTOCOL} ({type(exc).__name__}: {exc})") from None
+    return runs
+
+
+def side_run(record: dict, profile: Profile) -> SideRun:
+    """A RunTrace rebuilt from a worker's raw material with this checkout's statistics, as
+    `traced_run` builds it; what needs the trained model comes from the side itself."""
+    cfg, steps = record["config_values"], record["records"]
+    gradients = gradient_report([r["grad_norm"] for r in steps], cfg["gradient_clip_val"],
+                                [r["applied_norm"] for r in steps], profile.warmup_steps)
+    trace = RunTrace(record["config"], record["seed"], steps, record["probe"],
+                     learning_report(record["probe"], record["valid_auroc"]), gradients,
+                     PosteriorHealth(**record["posterior"]), record["contract_problems"],
+                     record["seconds"])
+    numbers = {k: v for k, v in record.items() if k != "seconds"}
+    return SideRun(trace, cfg, json.dumps(numbers, sort_keys=True))
+

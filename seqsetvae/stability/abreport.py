@@ -1,0 +1,242 @@
+"""The outputs of `seqsetvae compare --against REF`: summary.json (every per-seed value, test and
+verdict), report.md (written to be pasted as a pull-request comment: the verdict and a short
+table first, the details below) and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..fileio import atomic_write_text  # noqa: E402
+from .abstats import BETTER, IDENTICAL, SAME, UNMEASURED, WORSE  # noqa: E402
+from .report import (  # noqa: E402
+    plot_grad_norms,
+    plot_losses,
+    property_verdicts,
+    save_figure,
+)
+from .verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
+
+IDENTICAL_LINE = "numerically identical to REF"
+
+
+def side_properties(runs: list, ground_truth: bool) -> dict[str, str]:
+    return property_verdicts([{"seed": r.trace.seed, "findings": run_findings(r.trace,
+                                                                              ground_truth)}
+                              for r in runs])
+
+
+def verdict_lists(configs: dict) -> dict[str, list[str]]:
+    """Statistics per verdict over every config, named "label" (or "config: label")."""
+    many = len(configs) > 1
+    found: dict[str, list[str]] = {WORSE: [], BETTER: []}
+    for name, c in configs.items():
+        for s in c["statistics"]:
+            if s["verdict"] in found:
+                found[s["verdict"]].append(f"{name}: {s['label']}" if many else s["label"])
+    return found
+
+
+def write_ab_report(out: Path, meta: dict, configs: dict, plots: dict) -> dict:
+    """``meta``: what was compared and how; ``configs``: name -> compare_config() result plus
+    "properties"; ``plots``: name -> {side label: [RunTrace]} for the curves."""
+    out.mkdir(parents=True, exist_ok=True)
+    found = verdict_lists(configs)
+    summary = {**meta, "numerically_identical": all(c["numerically_identical"]
+                                                    for c in configs.values()),
+               "worse": found[WORSE], "better": found[BETTER], "configs": configs}
+    for name, c in configs.items():
+        plot_paired(c["statistics"], meta["ref"]["label"], out / f"ab_statistics_{name}.png")
+        plot_losses(plots[name], out / f"loss_curves_{name}.png")
+        plot_grad_norms(plots[name], out / f"grad_norms_{name}.png")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic_write_text(out / "report.md", render(summary))
+    return summary
+
+
+def headline(summary: dict) -> str:
+    ref = f"`{summary['ref']['name']}`"
+    if summary["worse"]:
+        return (f"**Worse than {ref}** on {len(summary['worse'])} statistic(s): "
+                + ", ".join(summary["worse"]) + ".")
+    if summary["numerically_identical"]:
+        return (f"**The working tree is {IDENTICAL_LINE}** ({ref}): every per-step loss, "
+                "gradient norm and statistic of every seed is exactly equal (every difference "
+                "is 0.0); only the wall-clock speed is measured anew.")
+    better = f"; better on: {', '.join(summary['better'])}" if summary["better"] else ""
+    return f"**No statistic is worse than {ref}**{better}."
+
+
+def lost_properties(summary: dict) -> list[str]:
+    """Properties (DESIGN.md 7) that every REF seed passes and some working-tree seed fails:
+    shown for the reader; the verdicts above stay those of the statistics."""
+    many = len(summary["configs"]) > 1
+    return [f"{name}: {p}" if many else p for name, c in summary["configs"].items()
+            for p in RUN_PROPERTIES
+            if c["properties"]["ref"][p] == "holds" and c["properties"]["working_tree"][p]
+            != "holds"]
+
+
+def render(summary: dict) -> str:
+    ref = summary["ref"]
+    lines = [f"## Stability A/B: working tree vs `{ref['name']}` ({ref['commit'][:10]})", "",
+             headline(summary), ""]
+    lost = lost_properties(summary)
+    if lost:
+        lines += [f"Stability properties that hold on `{ref['name']}` but not on the working "
+                  "tree (see the details): " + ", ".join(lost) + ".", ""]
+    for name, c in summary["configs"].items():
+        if len(summary["configs"]) > 1:
+            lines += [f"#### config `{name}`", ""]
+        lines += verdict_table(c["statistics"], ref["name"]) + [""]
+    lines += [f"{ref['name']} and working tree: median over seeds {format_seeds(summary)} "
+              "(the spread: SD over seeds); change: working tree against "
+              f"{ref['name']}, with its 95% paired bootstrap CI.", ""]
+    lines += setup_section(summary) + method_section(summary)
+    for name, c in summary["configs"].items():
+        lines += detail_section(name, c, ref["name"])
+    return "\n".join(lines) + "\n"
+
+
+def verdict_table(statistics: list[dict], ref_name: str) -> list[str]:
+    lines = [f"| statistic | {ref_name} | working tree | change | verdict |",
+             "|---|---|---|---|---|"]
+    for s in statistics:
+        verdict = f"**{s['verdict']}**" if s["verdict"] == WORSE else s["verdict"]
+        lines.append(f"| {s['label']} | {fmt(s, s['ref_summary'])} | "
+                     f"{fmt(s, s['tree_summary'])} | {fmt_change(s)} | {verdict} |")
+    return lines
+
+
+def fmt(s: dict, value: float) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.1%}" if s["percent"] else f"{value:.4g}"
+
+
+def fmt_change(s: dict) -> str:
+    if s["identical"]:
+        return "0 (identical)"
+    if "effect" not in s:
+        return "n/a"
+    e, lo, hi = s["effect"], s["ci_low"], s["ci_high"]
+    if s["scale"] != "difference":
+        return f"×{e:.3g} [{lo:.3g}, {hi:.3g}]"
+    if s["percent"]:
+        return f"{points(e)} pp [{points(lo)}, {points(hi)}]"
+    return f"{e:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+
+
+def points(fraction: float) -> str:
+    """Percentage points with a sign; a change that rounds to zero prints as +0.0, not -0.0."""
+    return f"{round(100 * fraction, 1) + 0.0:+.1f}"
+
+
+def fmt_min_effect(s: dict) -> str:
+    m = s["min_effect"]
+    if s["scale"] != "difference":
+        return f"×{m:g}"
+    return f"{100 * m:+g} pp" if s["percent"] else f"{m:+g}"
+
+
+def format_seeds(summary: dict) -> str:
+    seeds = summary["seeds"]
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) \
+        else ", ".join(map(str, seeds))
+
+
+def setup_section(summary: dict) -> list[str]:
+    tree = summary["working_tree"]
+    state = f"HEAD {tree['head'][:10]}"
+    if tree["uncommitted"]:
+        state += (f" **with uncommitted changes, compared as they are** "
+                  f"({len(tree['uncommitted'])} path(s): "
+                  + ", ".join(f"`{p}`" for p in tree["uncommitted"][:10])
+                  + (", ..." if len(tree["uncommitted"]) > 10 else "") + ")")
+    return ["### Setup", "",
+            f"* REF: `{summary['ref']['name']}` = {summary['ref']['commit']}",
+            f"* working tree: {state}",
+            f"* data: `{summary['data']}`; configs: "
+            + ", ".join(f"`{c}`" for c in summary["configs"]),
+            f"* profile `{summary['profile']}`, {summary['steps']} optimizer steps per run, "
+            f"seeds {format_seeds(summary)} (the same for both sides), {summary['device']} "
+            f"{summary['precision']}, {summary['workers']} worker process(es)",
+            "* REF ran from a temporary `git worktree` of its own; each side imported its own "
+            "`seqsetvae`", ""]
+
+
+def method_section(summary: dict) -> list[str]:
+    alpha = summary["alpha"]
+    first = next(iter(summary["configs"].values()))["statistics"]
+    lines = ["### How the verdicts are made", "",
+             f"Seed by seed (paired). **worse**: a one-sided Wilcoxon signed-rank test finds the "
+             f"working tree worse (p < {alpha}), the 95% paired bootstrap CI of the change "
+             "excludes no change, and the change reaches the minimal effect below. **better**: "
+             "the same in the other direction. **identical**: every seed's value is exactly "
+             "equal. Ratios are geometric means of per-seed ratios; differences are means of "
+             "per-seed differences. With n seeds the smallest attainable p is 0.5^n "
+             f"({len(summary['seeds'])} seeds: {0.5 ** len(summary['seeds']):.3g}).", "",
+             "| statistic | worse when | minimal effect that counts as worse |",
+             "|---|---|---|"]
+    lines += [f"| {s['label']} | {s['worse_when']} | {fmt_min_effect(s)} |" for s in first]
+    return lines + [""]
+
+
+def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
+    lines = [f"### Details: `{name}`", ""]
+    if c["config_changes"]:
+        lines += ["Resolved config fields that differ between the sides:", ""]
+        lines += [f"* `{d['field']}`: {d['ref']!r} -> {d['tree']!r}" for d in c["config_changes"]]
+        lines.append("")
+    lines += ["| statistic | p (worse) | p (better) | seeds used | per-seed "
+              f"{ref_name} -> working tree |", "|---|---|---|---|---|"]
+    for s in c["statistics"]:
+        p_worse = f"{s['p_worse']:.3g}" if "p_worse" in s else "-"
+        p_better = f"{s['p_better']:.3g}" if "p_better" in s else "-"
+        pairs = s.get("pairs", len(s["seeds"]))
+        per_seed = "; ".join(f"{fmt(s, a)} -> {fmt(s, b)}"
+                             for a, b in zip(s["ref_values"], s["tree_values"]))
+        lines.append(f"| {s['label']} | {p_worse} | {p_better} | {pairs} | {per_seed} |")
+    props = c["properties"]
+    lines += ["", "Stability properties (DESIGN.md 7) per side:", "",
+              f"| property | {ref_name} | working tree |", "|---|---|---|"]
+    lines += [f"| {p} | {props['ref'][p]} | {props['working_tree'][p]} |"
+              for p in RUN_PROPERTIES]
+    lines += ["", f"![paired statistics](ab_statistics_{name}.png)", "",
+              f"![loss curves](loss_curves_{name}.png)", "",
+              f"![gradient norms](grad_norms_{name}.png)", ""]
+    return lines
+
+
+VERDICT_COLOURS = {WORSE: "tab:red", BETTER: "tab:green", IDENTICAL: "0.4", SAME: "black",
+                   UNMEASURED: "0.6"}
+
+
+def plot_paired(statistics: list[dict], ref_label: str, path: Path) -> None:
+    """One panel per statistic: each seed's value on REF joined to its value on the working
+    tree, so a change that every seed agrees on is visible at a glance."""
+    cols = 4
+    rows = math.ceil(len(statistics) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, s in zip(axes.ravel(), statistics):
+        values = np.array([s["ref_values"], s["tree_values"]], float)
+        ax.plot([0, 1], values, color="0.5", lw=0.8, marker="o", ms=3)
+        ax.set_xticks([0, 1], [ref_label, "working tree"], fontsize=7)
+        ax.set_xlim(-0.3, 1.3)
+        ax.set_title(f"{s['label']}\n{s['verdict']}", fontsize=8,
+                     color=VERDICT_COLOURS[s["verdict"]])
+        ax.tick_params(axis="y", labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False)
+    for ax in axes.ravel()[len(statistics):]:
+        ax.axis("off")
+    fig.suptitle("Per-seed statistics, REF -> working tree (one line per seed)")
+    save_figure(fig, path)
+

@@ -1,0 +1,81 @@
+"""One side of `seqsetvae compare --against`: ``python -m seqsetvae.stability.abrun``.
+
+Reads a request (JSON) on stdin, trains every (config, seed) of it with the code of the checkout
+it was started from, and writes one JSON line per run on stdout. Both sides of an A/B run this
+module, each from its own checkout, so it is the contract between code versions: keep it
+backward compatible, and raise PROTOCOL when a field changes meaning.
+
+What it sends is raw material (per-step records, probe losses) plus what only the trained model
+can tell (validation AUROC, posterior health, contract problems); the comparing side derives
+every other statistic itself, so both sides are measured with one yardstick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import seqsetvae
+
+from ..config import ConfigError
+from ..data import DataSource
+from ..data.errors import DataError
+from .runs import PROFILES, profile_config, traced_run_job
+
+PROTOCOL = 1
+FAILED_INPUT = 2  # exit status for a request this checkout cannot run (one line on stderr)
+
+
+def run_record(trace, cfg) -> dict:
+    return {"protocol": PROTOCOL, "config": trace.config_name, "seed": trace.seed,
+            "config_values": cfg.to_flat(), "records": trace.records, "probe": trace.probe,
+            "valid_auroc": trace.learning.valid_auroc,
+            "posterior": dataclasses.asdict(trace.posterior),
+            "contract_problems": list(trace.contract_problems), "seconds": trace.seconds}
+
+
+def check_origin(expected_root: str) -> None:
+    """The code that runs must be this side's checkout: a side that imported the other's
+    package would make every comparison come out identical."""
+    here = Path(seqsetvae.__file__).resolve().parents[1]
+    if here != Path(expected_root).resolve():
+        raise RuntimeError(f"imported seqsetvae from {here}, expected {expected_root}")
+
+
+def serve(request: dict, out) -> None:
+    check_origin(request["root"])
+    src = DataSource.resolve(**request["data"])
+    stats, labels = src.stats(), src.labels()
+    train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
+    if request["profile"] not in PROFILES:
+        raise ConfigError(f"this checkout has no profile {request['profile']!r}")
+    profile = dataclasses.replace(PROFILES[request["profile"]], steps=request["steps"])
+    for label, spec in request["configs"].items():
+        cfg = profile_config(spec, profile, precision=request["precision"])
+        for seed in request["seeds"]:
+            trace = traced_run_job(cfg.to_flat(), label, train, valid, profile, seed,
+                                   request["device"])
+            out.write(json.dumps(run_record(trace, cfg)) + "\n")
+            out.flush()
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    if request.get("protocol") != PROTOCOL:
+        print(f"abrun speaks protocol {PROTOCOL}, the request is protocol "
+              f"{request.get('protocol')}", file=sys.stderr)
+        return FAILED_INPUT
+    # results own stdout: anything else this checkout's code prints goes to stderr
+    out, sys.stdout = sys.stdout, sys.stderr
+    try:
+        serve(request, out)
+    except (ConfigError, DataError) as exc:
+        print(exc, file=sys.stderr)
+        return FAILED_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

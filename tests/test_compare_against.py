@@ -1,0 +1,304 @@
+"""`seqsetvae compare --against REF`: the A/B of two code versions flags changes that make
+training worse, reports a change that does not touch the numerics as exactly identical, and
+refuses what it cannot compare in one line.
+
+The A/B tests build throwaway commits in a temporary clone of this repository: its base commit
+holds this checkout's package as it is (committed or not), the candidate edit is committed on
+top, and the CLI runs from inside the clone, so the clone's code is the working tree and the
+base commit is REF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import seqsetvae
+from seqsetvae.cli import main
+from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
+from seqsetvae.stability import gitref
+from seqsetvae.stability.abstats import Statistic, compare_statistic
+from seqsetvae.stability.runs import PROFILES
+
+REPO = Path(seqsetvae.__file__).resolve().parents[1]
+# five seeds: the smallest one-sided signed-rank p is 0.5**5 = 0.031, below alpha 0.05
+AB = ["--configs", "baseline", "--seeds", "5", "--steps", "12", "--no_progress"]
+NUMERIC = "numerically identical to REF"
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
+                                reason="needs git and a git checkout of this repository")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+
+
+def edit(repo: Path, path: str, old: str, new: str) -> None:
+    file = repo / path
+    text = file.read_text()
+    assert old in text, f"{path} no longer holds {old!r}: update the test's edit"
+    file.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("ab") / "syn",
+                           SyntheticSpec(patients=80, max_sets=12))
+
+
+@pytest.fixture(scope="module")
+def base_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("ab-base") / "repo"
+    git(REPO.parent, "clone", "--quiet", str(REPO), str(repo))
+    git(repo, "config", "user.name", "ab test")
+    git(repo, "config", "user.email", "ab-test@example.invalid")
+    shutil.rmtree(repo / "seqsetvae")
+    shutil.copytree(REPO / "seqsetvae", repo / "seqsetvae",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    commit_all(repo, "base: the package under test")
+    return repo
+
+
+@pytest.fixture
+def clone(base_repo, tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    git(tmp_path, "clone", "--quiet", str(base_repo), str(repo))
+    git(repo, "config", "user.name", "ab test")
+    git(repo, "config", "user.email", "ab-test@example.invalid")
+    return repo
+
+
+def compare_in(repo: Path, *args) -> subprocess.CompletedProcess:
+    """The CLI run from inside ``repo`` with ``repo``'s package on the path."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.run([sys.executable, "-m", "seqsetvae", "compare", *map(str, args)],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+
+def ab(repo: Path, data: Path, out: Path, worse: bool, ref: str = "HEAD~1") -> dict:
+    """One A/B. ``worse``: the change is expected to be worse, and --fail_on_worse must then
+    exit 1 (without it the command succeeds whatever the verdicts: steps per second, a timing,
+    is not asserted on)."""
+    flags = ["--fail_on_worse"] if worse else []
+    proc = compare_in(repo, "--against", ref, "--data_dir", data, "--out", out, *flags, *AB)
+    assert proc.returncode == (1 if worse else 0), proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the temporary checkout of REF is gone, and the user's checkout has no other worktree
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    summary["stdout"] = proc.stdout
+    return summary
+
+
+def statistics(summary: dict) -> dict[str, dict]:
+    return {s["key"]: s for s in summary["configs"]["baseline"]["statistics"]}
+
+
+# -- A/B runs: worse, worse, identical ------------------------------------------------------------
+@pytest.mark.slow
+def test_a_comment_only_change_is_numerically_identical_even_uncommitted(clone, synthetic,
+                                                                         tmp_path):
+    comment = "\n# a comment only: the numerics are untouched\n"
+    edit(clone, "seqsetvae/train/trainer.py", "\nclass ", comment + "\nclass ")
+    commit_all(clone, "comment only")
+    # a second comment left uncommitted: the working tree is compared as it is, and says so
+    edit(clone, "seqsetvae/model/losses.py", "\ndef ", comment + "\ndef ")
+    out = tmp_path / "identical"
+    summary = ab(clone, synthetic, out, worse=False)
+    assert summary["numerically_identical"] is True
+    for s in statistics(summary).values():
+        if not s["timing"]:
+            assert s["verdict"] == "identical", s["label"]
+            assert s["differences"] == [0.0] * 5, s["label"]
+    report = (out / "report.md").read_text()
+    assert NUMERIC in report and NUMERIC in summary["stdout"]
+    assert summary["working_tree"]["uncommitted"] == ["seqsetvae/model/losses.py"]
+    assert "uncommitted changes" in summary["stdout"] and "uncommitted changes" in report
+    assert report.startswith("## Stability A/B: working tree vs `HEAD~1`")
+    for png in ("ab_statistics_baseline.png", "loss_curves_baseline.png",
+                "grad_norms_baseline.png"):
+        assert (out / png).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_raising_the_kl_weight_is_worse(clone, synthetic, tmp_path):
+    edit(clone, "seqsetvae/config.py", '"baseline": {},', '"baseline": {"beta": 2.0},')
+    commit_all(clone, "raise the KL weight of the baseline preset")
+    summary = ab(clone, synthetic, tmp_path / "kl", worse=True)
+    stats = statistics(summary)
+    assert stats["kl_per_dim"]["verdict"] == "worse"
+    assert "KL per dim" in summary["worse"] and not summary["numerically_identical"]
+    assert {"field": "beta", "ref": 0.1, "tree": 2.0} \
+        in summary["configs"]["baseline"]["config_changes"]
+    report = (tmp_path / "kl" / "report.md").read_text()
+    # a pull-request comment: the verdict and the short table come before the details
+    assert report.index("**Worse than `HEAD~1`**") < report.index("| KL per dim |") \
+        < report.index("### Setup")
+    assert "WORSE than HEAD~1" in summary["stdout"]
+
+
+@pytest.mark.slow
+def test_loosening_the_clip_is_worse(clone, synthetic, tmp_path):
+    edit(clone, "seqsetvae/config.py", '"baseline": {},',
+         '"baseline": {"gradient_clip_val": 1.0},')
+    commit_all(clone, "loosen the clip of the baseline preset")
+    summary = ab(clone, synthetic, tmp_path / "clip", worse=True)
+    stats = statistics(summary)
+    assert stats["max_applied_norm"]["verdict"] == "worse"
+    assert "largest applied gradient norm" in summary["worse"]
+    # the same change clips fewer steps: reported, and it does not cancel the verdict
+    assert stats["clipped_fraction"]["verdict"] == "better"
+
+
+# -- what it refuses, before any training ---------------------------------------------------------
+def run_main(capsys, *args) -> tuple[int, str]:
+    code = main(["compare", *map(str, args)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err.strip()
+
+
+def test_unknown_ref_is_one_line_and_exit_2(capsys, tmp_path):
+    code, err = run_main(capsys, "--against", "no-such-revision", "--data_dir", tmp_path,
+                         "--out", tmp_path / "out")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "unknown revision 'no-such-revision'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ref_without_the_entry_point_is_named(clone, tmp_path):
+    # history of its own, so a shallow checkout of this repository tests the same thing
+    git(clone, "rm", "-q", "seqsetvae/stability/abrun.py")
+    commit_all(clone, "a REF from before compare --against")
+    git(clone, "checkout", "-q", "HEAD~1", "--", "seqsetvae/stability/abrun.py")
+    commit_all(clone, "compare --against")
+    old = git(clone, "rev-parse", "HEAD~1")
+    proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", tmp_path,
+                      "--out", tmp_path / "out")
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert f"HEAD~1 ({old[:10]}) has no seqsetvae/stability/abrun.py" in err
+    assert "predates" in err and not (tmp_path / "out").exists()
+
+
+def test_without_git_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no git on it
+    code, err = run_main(capsys, "--against", "HEAD", "--data_dir", tmp_path,
+                         "--out", tmp_path / "out")
+    assert code == 2 and len(err.splitlines()) == 1 and "git is not installed" in err
+
+
+def test_outside_a_git_repository_is_one_line(tmp_path):
+    shutil.copytree(REPO / "seqsetvae", tmp_path / "seqsetvae",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    proc = compare_in(tmp_path, "--against", "HEAD", "--data_dir", tmp_path,
+                      "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert f"{tmp_path} is not a git repository" in proc.stderr
+
+
+def test_matched_lr_does_not_combine_with_against(capsys, tmp_path):
+    code, err = run_main(capsys, "--against", "HEAD", "--matched_lr", "--data_dir", tmp_path,
+                         "--out", tmp_path / "out")
+    assert code == 2 and "--matched_lr" in err
+
+
+@pytest.mark.slow
+def test_a_ref_whose_worker_crashes_is_named_and_its_checkout_removed(clone, synthetic,
+                                                                      tmp_path):
+    edit(clone, "seqsetvae/stability/abrun.py", "\ndef main() -> int:\n",
+         "\ndef main() -> int:\n    raise RuntimeError('REF cannot train')\n")
+    commit_all(clone, "a REF whose worker crashes")
+    edit(clone, "seqsetvae/stability/abrun.py", "    raise RuntimeError('REF cannot train')\n",
+         "")
+    commit_all(clone, "fixed")
+    proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", synthetic,
+                      "--out", tmp_path / "out", *AB)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("seqsetvae compare: error: HEAD~1 (")
+    assert "its worker failed" in last and "RuntimeError: REF cannot train" in last
+    assert (tmp_path / "out" / "worker-ref.log").is_file()
+    # the working tree's worker was stopped for REF's failure: not a failure of its own
+    assert not (tmp_path / "out" / "worker-working_tree.log").exists()
+    assert len(git(clone, "worktree", "list").splitlines()) == 1
+
+
+# -- the verdict rule ----------------------------------------------------------------------------
+NOISE = Statistic("noise", "noise", lambda run, profile: run.value, "higher", "ratio", 1.10)
+ACTIVE = Statistic("active", "active", lambda run, profile: run.value, "lower", "difference",
+                   -0.10, percent=True)
+REF_VALUES = [0.010, 0.020, 0.015, 0.012, 0.030]
+
+
+def verdict(stat: Statistic, ref: list[float], tree: list[float]) -> str:
+    def runs(values):
+        return [type("Run", (), {"seed": i, "value": v})() for i, v in enumerate(values)]
+
+    return compare_statistic(stat, runs(ref), runs(tree), PROFILES["quick"], 0.05)["verdict"]
+
+
+@pytest.mark.parametrize(("factor", "expected"), [
+    (1.0, "identical"),
+    (1.3, "worse"),  # every seed 30% noisier
+    (1.05, "no detectable change"),  # every seed agrees, but the change is below the minimum
+    (1 / 1.3, "better"),
+])
+def test_a_ratio_statistic_is_worse_only_beyond_its_minimal_effect(factor, expected):
+    assert verdict(NOISE, REF_VALUES, [v * factor for v in REF_VALUES]) == expected
+
+
+def test_seeds_that_disagree_are_no_detectable_change():
+    mixed = [v * f for v, f in zip(REF_VALUES, (1.5, 0.7, 1.5, 0.7, 1.5))]
+    assert verdict(NOISE, REF_VALUES, mixed) == "no detectable change"
+
+
+@pytest.mark.parametrize(("shift", "expected"), [
+    (-0.25, "worse"), (-0.05, "no detectable change"), (0.25, "better")])
+def test_a_difference_statistic_counts_the_direction_that_is_worse(shift, expected):
+    ref = [0.6, 0.7, 0.65, 0.7, 0.75]
+    assert verdict(ACTIVE, ref, [v + shift + 0.001 * i for i, v in enumerate(ref)]) == expected
+
+
+# -- the git plumbing -----------------------------------------------------------------------------
+@pytest.fixture
+def tiny_repo(tmp_path) -> Path:
+    repo = tmp_path / "tiny"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.name", "ab test")
+    git(repo, "config", "user.email", "ab-test@example.invalid")
+    (repo / "a.txt").write_text("a\n")
+    commit_all(repo, "one")
+    return repo
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_the_checkout_of_ref_is_removed_after_an_error_or_an_interrupt(tiny_repo, exc):
+    commit = gitref.resolve(tiny_repo, "HEAD")
+    with pytest.raises(exc):
+        with gitref.checkout(tiny_repo, commit) as tree:
+            assert (tree / "a.txt").read_text() == "a\n"
+            raise exc
+    assert not tree.parent.exists()
+    assert len(git(tiny_repo, "worktree", "list").splitlines()) == 1
+
+
+def test_uncommitted_lists_changed_and_untracked_paths(tiny_repo):
+    assert gitref.uncommitted(tiny_repo) == []
+    (tiny_repo / "a.txt").write_text("changed\n")
+    (tiny_repo / "new.txt").write_text("new\n")
+    assert sorted(gitref.uncommitted(tiny_repo)) == ["a.txt", "new.txt"]
