@@ -26,9 +26,7 @@ from ..config import ConfigError
 from .abrun import FAILED_INPUT, PROTOCOL
 from .collapse import PosteriorHealth
 from .gitref import ENTRY_MODULE, checkout
-from .gradients import gradient_report
-from .learning import learning_report
-from .runs import Profile, RunTrace
+from .runs import Profile, RunTrace, build_trace
 
 
 class WorkerError(ConfigError):
@@ -215,13 +213,11 @@ def side_runs(side: Side, records: list[dict], request: Request
 def side_run(record: dict, profile: Profile) -> SideRun:
     """A RunTrace rebuilt from a worker's raw material with this checkout's statistics, as
     `traced_run` builds it; what needs the trained model comes from the side itself."""
-    cfg, steps = record["config_values"], record["records"]
-    gradients = gradient_report([r["grad_norm"] for r in steps], cfg["gradient_clip_val"],
-                                [r["applied_norm"] for r in steps], profile.warmup_steps)
-    trace = RunTrace(record["config"], record["seed"], steps, record["probe"],
-                     learning_report(record["probe"], record["valid_auroc"]), gradients,
-                     PosteriorHealth(**record["posterior"]), record["contract_problems"],
-                     record["seconds"])
+    cfg = record["config_values"]
+    trace = build_trace(record["config"], record["seed"], record["records"], record["probe"],
+                        record["valid_auroc"], cfg["gradient_clip_val"], profile.warmup_steps,
+                        PosteriorHealth(**record["posterior"]), record["contract_problems"],
+                        record["seconds"])
     numbers = {k: v for k, v in record.items() if k != "seconds"}
     return SideRun(trace, cfg, json.dumps(numbers, sort_keys=True))
 

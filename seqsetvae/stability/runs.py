@@ -145,13 +145,24 @@ def traced_run(cfg: Config, config_name: str, train: PackedData, valid: PackedDa
     with precision_context(cfg.get("precision"), trainer.device):
         valid_auroc = validation_auroc(trainer.model, valid, device)
     health = posterior_health(trainer.model, probe, mi_sets=256, seed=seed)
-    grads = gradient_report([r["grad_norm"] for r in records], cfg.get("gradient_clip_val"),
-                            [r["applied_norm"] for r in records], profile.warmup_steps)
     problems = stale_gradient_problems(trainer.model)  # before anything computes new ones
     problems += contract_problems(
         trainer.model, probe, lambda: precision_context(cfg.get("precision"), trainer.device))
     problems += batch_problems(trainer.batch, train, trainer.sampler.batches()[:8])
     problems += schedule_problems(records, cfg.get("lr"), cfg.get("beta"),
                                   cfg.get("beta_warmup_steps"))
-    return RunTrace(config_name, seed, records, probe_values,
-                    learning_report(probe_values, valid_auroc), grads, health, problems, seconds)
+    return build_trace(config_name, seed, records, probe_values, valid_auroc,
+                       cfg.get("gradient_clip_val"), profile.warmup_steps, health, problems,
+                       seconds)
+
+
+def build_trace(config_name: str, seed: int, records: list[dict], probe: list[float],
+                valid_auroc: float, clip_value: float, warmup_steps: int,
+                health: PosteriorHealth, problems: list[str], seconds: float) -> RunTrace:
+    """A RunTrace from a run's raw material: the learning and gradient statistics are derived
+    here, so a run traced in this process and one rebuilt from another checkout's worker
+    (`compare --against`) are measured alike."""
+    grads = gradient_report([r["grad_norm"] for r in records], clip_value,
+                            [r["applied_norm"] for r in records], warmup_steps)
+    return RunTrace(config_name, seed, records, probe, learning_report(probe, valid_auroc),
+                    grads, health, problems, seconds)
