@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from seqsetvae.data import DataSource
-from seqsetvae.data.validate import validate_dataset, write_json_atomic
+from seqsetvae.data.validate import validate_dataset
+from seqsetvae.fileio import write_json
 
 _REPORTS: dict[str, object] = {}  # dataset name -> ValidationReport, filled as tests run
 
@@ -79,5 +80,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{len(rep.errors)} error(s), {len(rep.warnings)} warning(s)")
     out = config.getoption("--report")
     if out and _REPORTS:
-        path = write_json_atomic({k: r.to_dict() for k, r in _REPORTS.items()}, out)
+        path = write_json(out, {k: r.to_dict() for k, r in _REPORTS.items()})
         tr.write_line(f"data check report written to {path}")

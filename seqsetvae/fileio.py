@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,3 +22,17 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | Path, obj, indent: int = 2) -> Path:
+    """``obj`` as indented JSON with a final newline, written atomically into ``path``'s folder
+    (created if missing). The one JSON writer of the package: reports, summaries, golden files."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_plain) + "\n")
+
+
+def _plain(x):
+    """numpy and torch scalars as Python numbers; anything else json cannot write (a path) as
+    text."""
+    return x.item() if hasattr(x, "item") else str(x)

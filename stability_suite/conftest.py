@@ -8,7 +8,6 @@ seqsetvae.stability.verdicts; this suite holds the assertions.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import torch
 
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
+from seqsetvae.fileio import write_json
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.runs import PROFILES, profile_config
 
@@ -181,5 +181,5 @@ def pytest_terminal_summary(terminalreporter, config):
             tr.write_line(f"  {key}: {value}")
     path = config.getoption("--stability-report")
     if path:
-        Path(path).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+        write_json(path, figures)
         tr.write_line(f"figures written to {path}")

@@ -7,13 +7,12 @@ cannot be read, a broken column or a crashing check each become a Finding with a
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write_text
+from ..fileio import write_json
 from .checks_base import Finding, RawData, error
 from .checks_events import (
     Bounds,
@@ -130,21 +129,10 @@ class ValidationReport:
                 "findings": [asdict(f) for f in self.findings]}
 
     def to_json(self, path) -> Path:
-        return write_json_atomic(self.to_dict(), path)
+        return write_json(path, self.to_dict())
 
     def summary_lines(self) -> list[str]:
         return format_summary(self.summary)
-
-
-def write_json_atomic(obj, path) -> Path:
-    """Temp file in the target folder + rename, so a reader never sees half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_plain))
-
-
-def _plain(x):
-    return x.item() if isinstance(x, np.generic) else str(x)
 
 
 def run_check(name: str, raw: RawData, bounds: Bounds) -> list[Finding]:

@@ -5,7 +5,6 @@ table first, the details below) and PNG plots.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -15,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..fileio import atomic_write_text  # noqa: E402
+from ..fileio import atomic_write_text, write_json  # noqa: E402
 from .abstats import BETTER, IDENTICAL, SAME, UNMEASURED, WORSE  # noqa: E402
 from .report import (  # noqa: E402
     plot_grad_norms,
@@ -57,7 +56,7 @@ def write_ab_report(out: Path, meta: dict, configs: dict, plots: dict) -> dict:
         plot_paired(c["statistics"], meta["ref"]["label"], out / f"ab_statistics_{name}.png")
         plot_losses(plots[name], out / f"loss_curves_{name}.png")
         plot_grad_norms(plots[name], out / f"grad_norms_{name}.png")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.md", render(summary))
     return summary
 

@@ -15,7 +15,7 @@ import torch
 
 from ..config import load_config
 from ..data.packed import PackedData
-from ..fileio import atomic_write_text
+from ..fileio import write_json
 from ..train.trainer import RunOptions, Trainer
 
 GOLDEN_METRICS = ("loss", "recon", "kl", "kl_objective", "cls", "grad_norm")
@@ -89,4 +89,4 @@ def load_golden(path: Path) -> dict | None:
 
 
 def save_golden(path: Path, golden: dict) -> None:
-    atomic_write_text(path, json.dumps(golden, indent=1) + "\n")
+    write_json(path, golden, indent=1)

@@ -7,7 +7,6 @@ seed, and (with a matched-learning-rate run) how much of the variance effect is 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from ..fileio import atomic_write_text  # noqa: E402
+from ..fileio import atomic_write_text, write_json  # noqa: E402
 from .pool import RunPool  # noqa: E402
 from .runs import Profile, RunTrace  # noqa: E402
 from .variability import compare_paired, compare_spread, within_run_noise  # noqa: E402
@@ -151,7 +150,7 @@ def write_report(traces, profile: Profile, out: Path, data_name: str, ground_tru
     plot_grad_norms(traces, out / "grad_norms.png")
     plot_posterior(summary, out / "posterior.png")
     plot_noise_by_config(summary, out / "noise_by_config.png")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.md", render_markdown(summary))
     return summary
 

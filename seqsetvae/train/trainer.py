@@ -39,7 +39,7 @@ from ..config import Config, save_config
 from ..data.collate import Batch, collate
 from ..data.packed import PackedData
 from ..data.sampler import BucketBatchSampler
-from ..fileio import atomic_write_text
+from ..fileio import write_json
 from ..model import SeqSetVAE, build_model
 from .checkpoint import CheckpointError, first_line, load_checkpoint, save_checkpoint
 from .metrics import JsonlWriter, auprc, auroc
@@ -508,7 +508,7 @@ class Trainer:
                   "last_good_checkpoint": str(last) if last.exists() else None,
                   "advice": "check the input data for NaN/Inf (seqsetvae check-data), lower lr, "
                             "or use precision=fp32"}
-        _atomic_write_json(self.opt.out_dir / "nonfinite_report.json", report)
+        write_json(self.opt.out_dir / "nonfinite_report.json", report)
 
     def _finish(self, seconds: float) -> dict:
         st = self.state
@@ -518,7 +518,7 @@ class Trainer:
                    "final_validation": st.history[-1] if st.history else None,
                    "seconds": seconds}
         if self.opt.out_dir is not None and self.is_main:
-            _atomic_write_json(self.opt.out_dir / "summary.json", summary)
+            write_json(self.opt.out_dir / "summary.json", summary)
             for sink in (self.metrics, self.timing, self.tb):
                 if sink is not None:
                     sink.close()
@@ -549,6 +549,3 @@ def prepare_out_dir(out_dir: Path, checkpoint_size: int = 0) -> None:
         raise TrainingError(f"{out_dir}: not enough free space for checkpoints (needs about "
                             f"{3 * checkpoint_size / 1e6:.1f} MB, {free / 1e6:.1f} MB free)")
 
-
-def _atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=float) + "\n")
