@@ -45,8 +45,9 @@ class DataSource:
 
     @classmethod
     def resolve(cls, data_dir=None, params_map_path=None, label_path=None, events=None,
-                embeddings_path=None, **cols) -> DataSource:
-        """Fill stats/labels/embeddings defaults from the data dir; raise if none can be found."""
+                embeddings_path=None, require_side_files: bool = True, **cols) -> DataSource:
+        """Fill stats/labels/embeddings defaults from the data dir; raise if stats or labels
+        cannot be found, unless ``require_side_files`` is False (the validator reports them)."""
         if (data_dir is None) == (events is None):
             raise DataError("give exactly one of a data directory (Layout A) or an events table "
                             "(Layout B)")
@@ -55,9 +56,9 @@ class DataSource:
             raise DataError(f"{base}: data directory not found")
         stats = Path(params_map_path) if params_map_path else find_beside(base, "stats.csv")
         labels = Path(label_path) if label_path else find_beside(base, "oc.csv")
-        if stats is None:
+        if stats is None and require_side_files:
             raise DataError(f"{base}: no stats.csv here or in the parent; pass --params_map_path")
-        if labels is None:
+        if labels is None and require_side_files:
             raise DataError(f"{base}: no oc.csv here or in the parent; pass --label_path")
         emb = Path(embeddings_path) if embeddings_path else find_beside(base, "cached.csv")
         return cls(Path(data_dir) if data_dir else None, Path(events) if events else None,

@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import add_data_source_flags, data_source, flag, positive_int
-from .config import Config, ConfigError
-from .data import DataError, collate
-from .diagnostics import (
+from ..config import Config, ConfigError
+from ..data import DataError, collate
+from ..diagnostics import (
     analyze_gradients,
     analyze_loss_components,
     analyze_parameter_distributions,
     generate_diagnostic_report,
 )
-from .model import build_model
-from .stability.collapse import posterior_health
-from .train.checkpoint import CheckpointError, first_line, load_checkpoint
-from .train.metrics import read_jsonl
+from ..model import build_model
+from ..stability.collapse import posterior_health
+from ..train.checkpoint import CheckpointError, first_line, load_checkpoint
+from ..train.metrics import read_jsonl
+from .common import add_data_source_flags, data_source, flag, positive_int
 
 CHECKPOINT_KEYS = ("model", "config", "variables", "trainer")
 

@@ -11,24 +11,22 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..cli import (
+from ..data.errors import DataError, DatasetInvalid
+from ..train import rundir
+from ..train.checkpoint import CheckpointError
+from ..train.trainer import RunOptions, Trainer, TrainingError
+from .common import (
     add_config_flags,
     add_data_source_flags,
     data_source,
+    default_device,
     flag,
+    format_finding,
     positive_int,
     resolved_config,
 )
-from ..data.errors import DataError, DatasetInvalid
-from . import rundir
-from .checkpoint import CheckpointError
-from .trainer import RunOptions, Trainer, TrainingError
 
 FAULTS_ENV = "SEQSETVAE_FAULTS"
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
@@ -45,7 +43,6 @@ def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
 def validate_or_exit(source) -> None:
     """Run the dataset checks before the first step; errors stop the run with their locations."""
     from ..data.validate import validate_dataset
-    from ..data.validate_cli import format_finding
 
     report = validate_dataset(source, splits=("train", "valid"))
     for finding in report.warnings:
@@ -88,7 +85,7 @@ def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
     train = source.load("train", stats=stats, labels=labels)
     valid = source.load("valid", stats=stats, labels=labels)
     try:
-        options = RunOptions(out_dir=args.out, device=args.device or default_device(),
+        options = RunOptions(out_dir=args.out, device=default_device(args),
                              seed=args.seed, max_steps=args.max_steps,
                              checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
                              tensorboard=args.tensorboard, max_sets=args.max_sets,

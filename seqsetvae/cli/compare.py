@@ -1,0 +1,218 @@
+"""`seqsetvae compare`: paired-seed stability comparison of configs, as a report; with
+``--against REF``, the same configs on the working tree and on REF, seed by seed.
+
+For ``--against``, everything that can be refused is refused before any training: git and the
+repository, REF, its entry point, the data and the configs. The user's checkout is never changed;
+REF runs from a temporary worktree (see stability/gitref.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from ..config import ConfigError, load_config
+from ..stability import gitref
+from ..stability.ab import Request, run_ab
+from ..stability.abstats import compare_config
+from ..stability.runs import PROFILES, profile_config
+from ..stability.variability import MIN_POINTS
+from ..stability.verdicts import ALPHA
+from .common import (
+    add_data_source_flags,
+    data_name,
+    data_source,
+    default_device,
+    flag,
+    positive_int,
+)
+
+DEFAULT_CONFIGS = ["baseline", "optimized"]  # compare: the first is the reference
+DEFAULT_AB_CONFIGS = ["optimized"]  # --against: the config the guide recommends
+WORSE_EXIT = 1  # --fail_on_worse: some statistic is worse than REF
+
+
+def at_least_two(text: str) -> int:
+    """argparse type of --seeds: a paired comparison needs two seeds at the very least."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a paired comparison needs at least 2 seeds, got {value}")
+    return value
+
+
+def chosen_profile(args):
+    profile = PROFILES[args.profile]
+    if args.steps:
+        least = profile.warmup_steps + MIN_POINTS
+        if args.steps < least:
+            raise ConfigError(f"--steps {args.steps}: the {args.profile} profile warms up for "
+                              f"{profile.warmup_steps} steps and the noise statistic needs "
+                              f"{MIN_POINTS} more; use at least {least}")
+        profile = dataclasses.replace(profile, steps=args.steps)
+    return profile
+
+
+def cmd_compare(args) -> int:
+    if args.against is not None:
+        return cmd_against(args)
+    # matplotlib loads only when a report is made
+    from ..stability.report import run_configs, write_report
+
+    profile = chosen_profile(args)
+    src = data_source(args)
+    stats, labels = src.stats(), src.labels()
+    train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
+    torch.set_num_threads(args.threads)
+    device = default_device(args)
+    configs = {Path(c).stem: profile_config(c, profile, precision=args.precision)
+               for c in args.configs or DEFAULT_CONFIGS}
+    reference = next(iter(configs))
+    pairs = [(name, reference) for name in configs if name != reference]
+    if args.matched_lr:  # each candidate again at the reference's learning rate
+        ref_lr = configs[reference].get("lr")
+        for name in list(configs)[1:]:
+            label = f"{name}@lr={ref_lr:g}"
+            configs[label] = configs[name].replace(lr=ref_lr)
+            pairs.append((label, reference))
+    traces = run_configs(configs, train, valid, profile, range(args.seeds), device,
+                         progress=not args.no_progress, workers=args.workers)
+    summary = write_report(traces, profile, args.out, data_name(args), args.ground_truth, pairs)
+    for c in summary["comparisons"]:
+        print(c["verdict"])
+    for name, c in summary["configs"].items():
+        broken = {p: v for p, v in c["verdicts"].items() if v != "holds"}
+        print(f"{name}: " + ("every property holds" if not broken else
+                             "; ".join(f"{p} {v}" for p, v in broken.items())))
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+# -- --against REF ------------------------------------------------------------------------------
+def cmd_against(args) -> int:
+    if args.matched_lr:
+        raise ConfigError("--matched_lr compares configs with each other; it does not combine "
+                          "with --against")
+    profile = chosen_profile(args)
+    repo = gitref.package_repo()
+    commit = gitref.resolve(repo, args.against)
+    gitref.require_entry_point(repo, args.against, commit)
+    dirty = gitref.uncommitted(repo)
+    if dirty:
+        print(f"note: the working tree has uncommitted changes ({len(dirty)} path(s)); "
+              "comparing it as it is", flush=True)
+    request = Request(data=data_request(args), configs=config_specs(args.configs),
+                      profile=profile, seeds=tuple(range(args.seeds)),
+                      precision=args.precision, device=default_device(args))
+    workers = args.workers or min(2, os.cpu_count() or 1)
+    ref_label = f"{args.against} ({commit[:7]})"
+    runs = run_ab(repo, commit, ref_label, request, workers, args.out,
+                         progress=not args.no_progress)
+    summary = write(args, request, workers, (commit, ref_label), (repo, dirty), runs)
+    print_summary(summary, args.out)
+    return WORSE_EXIT if summary["worse"] and args.fail_on_worse else 0
+
+
+def data_request(args) -> dict:
+    """The data both sides read, as the flags name it, with every path absolute (the workers
+    start in their own checkouts)."""
+    src = data_source(args)
+
+    def absolute(p):
+        return str(Path(p).resolve()) if p is not None else None
+
+    return {"data_dir": absolute(src.data_dir), "events": absolute(src.events_path),
+            "params_map_path": absolute(src.params_map_path),
+            "label_path": absolute(src.label_path),
+            "embeddings_path": absolute(src.embeddings_path), "id_col": src.id_col,
+            "label_col": src.label_col, "patient_col": src.patient_col,
+            "split_col": src.split_col}
+
+
+def config_specs(configs: list[str] | None) -> dict[str, str]:
+    """label -> preset name or absolute file. Presets stay names, so each side resolves them
+    with its own code: an edited preset is part of the change under test."""
+    specs = {}
+    for c in configs or DEFAULT_AB_CONFIGS:
+        load_config(c)  # refuse a bad name or file here, before any checkout or training
+        specs[Path(c).stem] = str(Path(c).resolve()) if Path(c).is_file() else c
+    if len(specs) != len(configs or DEFAULT_AB_CONFIGS):
+        raise ConfigError("--configs: two configs share a name")
+    return specs
+
+
+def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tuple[Path, list],
+          runs: dict) -> dict:
+    # matplotlib loads only when a report is made
+    from ..stability.abreport import side_properties, write_ab_report
+
+    (commit, ref_label), (repo, dirty) = ref, tree
+    configs, plots = {}, {}
+    for name in request.configs:
+        ref_runs, tree_runs = runs["ref"][name], runs["working_tree"][name]
+        configs[name] = {**compare_config(ref_runs, tree_runs, request.profile, ALPHA),
+                         "properties": {
+                             "ref": side_properties(ref_runs, args.ground_truth),
+                             "working_tree": side_properties(tree_runs, args.ground_truth)}}
+        plots[name] = {ref_label: [r.trace for r in ref_runs],
+                       "working tree": [r.trace for r in tree_runs]}
+    meta = {"kind": "ab", "ref": {"name": args.against, "commit": commit, "label": ref_label},
+            "working_tree": {"path": str(repo), "head": gitref.head(repo),
+                             "uncommitted": dirty},
+            "data": data_name(args),
+            "profile": request.profile.name, "steps": request.profile.steps,
+            "seeds": list(request.seeds), "alpha": ALPHA, "device": request.device,
+            "precision": request.precision, "workers": workers,
+            "ground_truth": args.ground_truth}
+    return write_ab_report(args.out, meta, configs, plots)
+
+
+def print_summary(summary: dict, out: Path) -> None:
+    many = len(summary["configs"]) > 1
+    for name, c in summary["configs"].items():
+        for s in c["statistics"]:
+            where = f"{name}: " if many else ""
+            print(f"{where}{s['label']}: {s['verdict']}")
+    ref = summary["ref"]["name"]
+    if summary["worse"]:
+        print(f"WORSE than {ref} on: " + ", ".join(summary["worse"]))
+    elif summary["numerically_identical"]:
+        print(f"numerically identical to REF ({ref}): every difference is 0.0")
+    else:
+        print(f"no statistic is worse than {ref}")
+    if summary["working_tree"]["uncommitted"]:
+        print("note: the working tree was compared with its uncommitted changes")
+    print(f"report: {out / 'report.md'}")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="compare configs over paired seeds; writes a report")
+    add_data_source_flags(p)
+    flag(p, "--configs", nargs="+",
+         help="presets or files; the first is the reference (default: "
+              f"{' '.join(DEFAULT_CONFIGS)}; with --against: {' '.join(DEFAULT_AB_CONFIGS)})")
+    flag(p, "--against", metavar="REF",
+         help="compare the working tree with REF (a git revision of this repository) on the "
+              "same data, configs, profile and seeds, statistic by statistic")
+    flag(p, "--fail_on_worse", action="store_true",
+         help=f"with --against: exit {WORSE_EXIT} when any statistic is worse than REF")
+    flag(p, "--seeds", type=at_least_two, default=6,
+         help="paired seeds (at least 2; the paired test can reach alpha 0.05 from 5)")
+    flag(p, "--out", type=Path, required=True)
+    flag(p, "--profile", choices=sorted(PROFILES), default="quick")
+    flag(p, "--steps", type=positive_int, help="optimizer steps per run (default: the profile's)")
+    flag(p, "--matched_lr", action="store_true",
+         help="also run each candidate at the reference's learning rate")
+    flag(p, "--ground_truth", action="store_true",
+         help="the labels are known to be predictable (built-in synthetic data): a run must "
+              "reach the validation AUROC of the learning criterion")
+    flag(p, "--device")
+    flag(p, "--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    flag(p, "--workers", type=positive_int, help="worker processes (default: 2 on CPU, 1 on CUDA; "
+         "with --against: 2, one per side)")
+    flag(p, "--threads", type=positive_int, default=1, help="torch intra-op threads")
+    flag(p, "--no_progress", action="store_true")
+    p.set_defaults(func=cmd_compare)
