@@ -2,7 +2,7 @@
 memory and from a parquet file on disk (read, z-score, pack, then collate).
 
 The target is >= 1,000,000 events/s at the training batch size, so data never limits a step
-that takes ~0.1-1 s for a few thousand events. Nothing here does matmuls, so achieved_gflops and
+that processes a few thousand events. Nothing here does matmuls, so achieved_gflops and
 fraction_of_gemm_peak are reported as 0 (kept for a uniform JSON schema).
 """
 

@@ -14,7 +14,7 @@ from seqsetvae import perf
 
 REPRESENTATIVE = (4, 50, 10)  # patients x sets x events, no padding
 SMALL = (2, 10, 5)
-# (rounds, warm-up rounds) of the step; the reference is ~10-20x slower, so it gets fewer
+# (rounds, warm-up rounds) of the step; the reference is many times slower, so it gets fewer
 ROUNDS = {REPRESENTATIVE: (5, 2), SMALL: (20, 3)}
 REF_ROUNDS = {REPRESENTATIVE: 3, SMALL: 5}
 
@@ -59,9 +59,9 @@ def test_training_step(benchmark, make_step, gemm_peak, preset_name, shape):
 
 @pytest.mark.parametrize("num_inducing", [4, 8])
 def test_training_step_fewer_inducing_points(benchmark, make_step, gemm_peak, num_inducing):
-    """What the set encoder's size buys (default 16): ISAB blocks hold ~80% of the step's FLOPs
-    and with ~10-event sets most of it is spent on the inducing points. Numbers for the modelling
-    decision, not a default: the presets keep num_inducing = 16."""
+    """What the set encoder's size buys (default 16): ISAB blocks hold most of the step's FLOPs,
+    and with sets of a few events most of that is spent on the inducing points. Numbers for the
+    modelling decision, not a default: the presets keep num_inducing = 16."""
     case = make_step("baseline", REPRESENTATIVE, overrides={"num_inducing": num_inducing})
     benchmark.extra_info["num_inducing"] = num_inducing
     measure_step(benchmark, gemm_peak, case, REPRESENTATIVE)

@@ -48,7 +48,7 @@ class LossConfig:
     focal_gamma: float = 2.0
     recon_weight: float = 1.0
     cls_weight: float = 1.0
-    recon_clip: float = 5.0  # |value error| beyond this counts linearly (Huber delta)
+    recon_clip: float = 5.0  # z-scored targets are clipped to +-recon_clip before the Huber loss
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Config:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Values are exactly DESIGN.md section 4 / the seed guide.
+    # The seed guide's three configurations, field for field (tests/test_config.py holds its table).
     "baseline": {},
     "optimized": dict(
         lr=1e-5, beta=0.01, free_bits=0.1, transformer_layers=2, transformer_heads=4, ff_dim=256,

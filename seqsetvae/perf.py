@@ -2,7 +2,8 @@
 
 Everything here reports figures that are meaningful as *ratios within one run* (achieved FLOP/s
 against a matmul peak timed in the same process, a step against a reference timed interleaved
-with it): absolute times on a shared CPU box move by 2-5x from minute to minute.
+with it): absolute times on a shared CPU box move with the load of other processes, ratios
+much less.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Property 1: the guide's claim that the optimized config's loss varies less than the
-baseline's, in both readings, on paired seeds; a 10x-LR control must not pass as less variable.
+baseline's, in both readings, on paired seeds; a 2x-LR control must not pass as less variable.
 
 Where the claim was measured not to hold, the test asserts the finding instead (known_findings):
 it fails if the claim starts to hold or the ratio leaves the recorded band."""

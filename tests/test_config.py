@@ -17,7 +17,7 @@ from seqsetvae.config import (
     save_config,
 )
 
-# DESIGN.md section 4, verbatim
+# the seed guide's table of the three configurations, verbatim
 TABLE = {
     "lr": (5e-5, 1e-5, 5e-6),
     "beta": (0.1, 0.01, 0.01),

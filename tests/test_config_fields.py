@@ -1,7 +1,7 @@
 """Every model and loss field of the config changes the forward result.
 
 The original code ignored beta and weight_decay; this test makes a silently ignored knob a failure.
-Optimisation fields are covered by tests/test_trainer_fields.py.
+Optimisation fields are covered by tests/test_trainer.py (test_optimisation_field_changes_the_run).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Data layer: readers, the known traps of DESIGN.md section 3, collation, bucketing, built-ins."""
+"""Data layer: readers, the original loader's known traps, collation, bucketing, built-ins."""
 
 from __future__ import annotations
 

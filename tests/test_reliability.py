@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from seqsetvae.cli import main
-from seqsetvae.train.checkpoint import SLEEP_IN_SAVE_ENV, load_checkpoint
 from seqsetvae.cli.train import FAULTS_ENV
+from seqsetvae.train.checkpoint import SLEEP_IN_SAVE_ENV, load_checkpoint
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.trainer import RunOptions, Trainer
 

@@ -75,8 +75,8 @@ def headline(summary: dict) -> str:
 
 
 def lost_properties(summary: dict) -> list[str]:
-    """Properties (DESIGN.md 7) that every REF seed passes and some working-tree seed fails:
-    shown for the reader; the verdicts above stay those of the statistics."""
+    """Stability properties (verdicts.RUN_PROPERTIES) that every REF seed passes and some
+    working-tree seed fails: shown for the reader; the verdicts above stay the statistics'."""
     many = len(summary["configs"]) > 1
     return [f"{name}: {p}" if many else p for name, c in summary["configs"].items()
             for p in RUN_PROPERTIES
@@ -205,7 +205,7 @@ def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
                              for a, b in zip(s["ref_values"], s["tree_values"]))
         lines.append(f"| {s['label']} | {p_worse} | {p_better} | {pairs} | {per_seed} |")
     props = c["properties"]
-    lines += ["", "Stability properties (DESIGN.md 7) per side:", "",
+    lines += ["", "Stability properties per side (the stability suite's verdicts):", "",
               f"| property | {ref_name} | working tree |", "|---|---|---|"]
     lines += [f"| {p} | {props['ref'][p]} | {props['working_tree'][p]} |"
               for p in RUN_PROPERTIES]

@@ -1,6 +1,6 @@
 """Statistic by statistic, seed by seed: is the working tree worse than REF?
 
-Every statistic is one the stability suite computes (DESIGN.md 7), read off the same RunTrace by
+Every statistic is one the stability suite computes, read off the same RunTrace by
 the same library functions. Each has a direction (which way is worse) and a minimal effect, the
 smallest change that counts as worse: a real but tiny change is not a regression a reviewer
 should be stopped by. The verdict per statistic:

@@ -1,4 +1,4 @@
-"""Posterior-collapse metrics (DESIGN.md 7.2): active units, KL per dimension, mutual
+"""Posterior-collapse metrics: active units, KL per dimension, mutual
 information and the z-shuffle intervention gap."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The model's contract (DESIGN.md 5 and 7.4), checked on a trained model: each function returns
+"""The model's contract, checked on a trained model: each function returns
 a list of problems, empty when the contract holds.
 
 Beyond shapes and finiteness, the contract covers what a broken wiring would change without

@@ -1,4 +1,4 @@
-"""Gradient behaviour over a run (DESIGN.md 7.3), from the norms the trainer logs per step.
+"""Gradient behaviour over a run, from the norms the trainer logs per step.
 
 Three ways a run's gradients go wrong, each with its own statistic: a few steps spike far above
 the rest (spike ratio), the whole run drifts upwards (growth against the run's own early steps:

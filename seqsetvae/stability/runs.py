@@ -1,6 +1,6 @@
 """Short seeded training runs traced on fixed probe batches: the raw material of every check.
 
-A profile fixes sizes and lengths; the three presets keep every knob of DESIGN.md section 4.
+A profile fixes sizes and lengths; the three presets keep every knob of config.PRESETS.
 The quick profile is a time-compressed proxy: it shrinks widths (model_dim 256 -> 64, ff_dim in
 proportion, latent 256 -> 16, 8 inducing points) and multiplies every preset's learning rate by
 one common factor (their ratios are kept), so that runs short enough for a 2-core laptop still

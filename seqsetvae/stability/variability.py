@@ -1,5 +1,4 @@
-"""Loss variability, in both of its readings, and paired-seed comparisons of two configs
-(DESIGN.md 7.1).
+"""Loss variability, in both of its readings, and paired-seed comparisons of two configs.
 
 * Within-run noise: how much each update moves a loss measured on fixed probe batches, after
   warm-up and with the run's smooth downward trend removed (a fast-learning run would otherwise
