@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from seqsetvae.data import DataSource
-from seqsetvae.data.validate import validate_dataset
 from seqsetvae.fileio import write_json
+from seqsetvae.validation import validate_dataset
 
 _REPORTS: dict[str, object] = {}  # dataset name -> ValidationReport, filled as tests run
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from seqsetvae.cli import main
 from seqsetvae.data import DataError, DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
-from seqsetvae.data.validate import CHECK_DOCS, CHECKS, validate_dataset
+from seqsetvae.validation.validate import CHECK_DOCS, CHECKS, validate_dataset
 
 from . import corrupt_datasets as cd
 
@@ -388,7 +388,7 @@ def test_ids_with_leading_zeros_match_their_labels(tmp_path):
     import pandas as pd
 
     from seqsetvae.data import DataSource
-    from seqsetvae.data.validate import validate_dataset
+    from seqsetvae.validation import validate_dataset
 
     ids = [f"00{k}" for k in range(1, 7)]  # numeric-looking ids with leading zeros
     for s, split in enumerate(("train", "valid", "test")):

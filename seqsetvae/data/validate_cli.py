@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .validate import CHECK_DOCS, validate_dataset
+from ..validation import CHECK_DOCS, validate_dataset
 
 ARGS_ERROR, DATA_ERROR = 2, 1
 

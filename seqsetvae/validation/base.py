@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import preview
+from ..data.errors import preview
 
 MAX_FINDINGS = 20  # per check and kind: beyond that one finding counts the rest
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .checks_base import Finding, RawData, capped, error, rows_at, warning
-from .checks_events import Bounds
-from .errors import preview
+from ..data.errors import preview
+from .base import Finding, RawData, capped, error, rows_at, warning
+from .events import Bounds
 
 
 def _stats_variables(d: RawData) -> pd.Series | None:

@@ -9,9 +9,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
-from .checks_base import MAX_FINDINGS, Finding, RawData, error, is_text, numeric_like
-from .errors import preview
-from .io import SPLITS
+from ..data.errors import preview
+from ..data.io import SPLITS
+from .base import MAX_FINDINGS, Finding, RawData, error, is_text, numeric_like
 
 CHECK = "schema"
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .checks_base import Finding, RawData, capped, error, rows_at, warning
-from .checks_events import Bounds
-from .errors import preview
+from ..data.errors import preview
+from .base import Finding, RawData, capped, error, rows_at, warning
+from .events import Bounds
 
 
 def _columns_present(d: RawData) -> bool:

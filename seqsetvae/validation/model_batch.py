@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks_base import Finding, RawData, error, warning
-from .checks_events import Bounds
+from .base import Finding, RawData, error, warning
+from .events import Bounds
 
 CHECK = "model_batch"
 SMALL = dict(model_dim=32, latent_dim=8, ff_dim=32, transformer_heads=4, set_heads=4,
@@ -30,8 +30,8 @@ def check_model_batch(d: RawData, bounds: Bounds, batch_size: int = 8,
     import torch
 
     from ..config import preset
+    from ..data.collate import collate
     from ..model import build_model
-    from .collate import collate
 
     src = d.source
     if src.params_map_path is None or src.label_path is None or (

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .checks_base import Finding, RawData, capped, error, row_findings, rows_at, warning
-from .errors import preview
+from ..data.errors import preview
+from .base import Finding, RawData, capped, error, row_findings, rows_at, warning
 
 
 @dataclass(frozen=True)
