@@ -1,4 +1,4 @@
-"""Validate a dataset before training on it (DESIGN.md section 8).
+"""Validate a dataset before training on it (README: Data checks, the table of every check).
 
 ``validate_dataset(source)`` reads Layout A or B tolerantly, runs every check of CHECKS and returns
 a ValidationReport. It never stops at the first problem and never raises on bad data: a file that
