@@ -13,7 +13,7 @@ import pytest
 
 from event_tables import write_layout_b
 from seqsetvae.data import DataSource
-from seqsetvae.data.validate import validate_dataset
+from seqsetvae.validation import validate_dataset
 
 
 @pytest.fixture(scope="module")

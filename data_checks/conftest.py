@@ -1,4 +1,4 @@
-"""Options and fixtures of the data-check suite (DESIGN.md section 8).
+"""Options and fixtures of the data-check suite (README: Data checks).
 
     pytest data_checks/ --data-dir DIR [--params-map F] [--labels F] [--embeddings F]
     pytest data_checks/ --events F --labels F --params-map F
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from seqsetvae.data import DataSource
-from seqsetvae.data.validate import validate_dataset
 from seqsetvae.fileio import write_json
+from seqsetvae.validation import validate_dataset
 
 _REPORTS: dict[str, object] = {}  # dataset name -> ValidationReport, filled as tests run
 

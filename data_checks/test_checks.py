@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqsetvae.data.validate import CHECKS
+from seqsetvae.validation.validate import CHECKS
 
 
 @pytest.mark.parametrize("check", list(CHECKS))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from seqsetvae.data.collate import Batch
 from seqsetvae.model import build_model
+from seqsetvae.model.contract import output_problems
 from seqsetvae.model.losses import focal_loss, gaussian_kl_per_dim
 
 from .factories import random_batch, small_config
@@ -85,16 +86,8 @@ def test_extra_padding_changes_nothing(seed, extra_sets, extra_events):
 def test_output_contract_for_any_small_shape(seed, B, S, N, train):
     model = make_model().train(train)
     batch = random_batch(B, S, N, seed=seed)
-    S_, N_ = batch.var_idx.shape[1:]
     out = model(batch, step=3)
-    L = model.cfg.latent_dim
-    assert out.logits.shape == (B,) and out.logits.dtype == torch.float32
-    assert out.mu.shape == out.logvar.shape == out.z.shape == (B, S_, L)
-    assert out.recon_pred.shape == (B, S_, N_)
-    assert out.kl_per_dim.shape == (L,)
-    for name in ("loss", "recon", "kl", "kl_objective", "cls"):
-        value = getattr(out, name)
-        assert value.shape == () and torch.isfinite(value), name
+    assert output_problems(out, batch, model.cfg.latent_dim, dtype=torch.float32) == []
     assert out.kl >= 0 and out.cls >= 0 and out.recon >= 0
     out.loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from seqsetvae.data.validate import CHECKS
+from seqsetvae.validation.validate import CHECKS
 
 
 def test_readme_check_table_matches_the_validator():

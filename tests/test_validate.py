@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from seqsetvae.cli import main
 from seqsetvae.data import DataError, DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
-from seqsetvae.data.validate import CHECK_DOCS, CHECKS, validate_dataset
+from seqsetvae.validation.validate import CHECK_DOCS, CHECKS, validate_dataset
 
 from . import corrupt_datasets as cd
 
@@ -275,6 +275,24 @@ def test_model_batch_reports_the_loader_refusal(root):
     hit(check(root, "model_batch"), "error", "split train", "not in stats")
 
 
+def test_model_batch_reports_outputs_outside_the_contract(root, monkeypatch):
+    """Each problem of the shared output contract (model/contract.py) is an error finding."""
+    from seqsetvae.model.seqsetvae import SeqSetVAE
+
+    forward = SeqSetVAE.forward
+
+    def broken(self, batch, *args, **kwargs):
+        out = forward(self, batch, *args, **kwargs)
+        out.recon_pred = out.recon_pred * float("nan")
+        out.logits = out.logits[:-1]
+        return out
+
+    monkeypatch.setattr(SeqSetVAE, "forward", broken)
+    found = check(root, "model_batch")
+    hit(found, "error", "split train", "output recon_pred", "non-finite", "patients")
+    hit(found, "error", "split train", "output logits: shape")
+
+
 def test_layout_b_split_without_rows(clean, tmp_path):
     events = cd.to_layout_b(clean, tmp_path / "b")
     split = cd.drop_split_rows(events, "valid")
@@ -388,7 +406,7 @@ def test_ids_with_leading_zeros_match_their_labels(tmp_path):
     import pandas as pd
 
     from seqsetvae.data import DataSource
-    from seqsetvae.data.validate import validate_dataset
+    from seqsetvae.validation import validate_dataset
 
     ids = [f"00{k}" for k in range(1, 7)]  # numeric-looking ids with leading zeros
     for s, split in enumerate(("train", "valid", "test")):

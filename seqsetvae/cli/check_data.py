@@ -9,7 +9,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from ..data.validate import CHECK_DOCS, validate_dataset
+from ..validation import CHECK_DOCS, validate_dataset
 from .common import DATA_ERROR, add_data_source_flags, data_source, flag, format_finding
 
 

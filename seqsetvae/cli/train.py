@@ -42,7 +42,7 @@ def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
 
 def validate_or_exit(source) -> None:
     """Run the dataset checks before the first step; errors stop the run with their locations."""
-    from ..data.validate import validate_dataset
+    from ..validation import validate_dataset
 
     report = validate_dataset(source, splits=("train", "valid"))
     for finding in report.warnings:

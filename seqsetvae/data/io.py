@@ -1,9 +1,10 @@
-"""Readers for the data contract (DESIGN.md section 3).
+"""Readers for the data contract (README: Data).
 
 Layout A: ``DATA_DIR/{train,valid,test}/<patient_id>.parquet`` with columns variable, value,
 minute and optional set_index; ``stats.csv`` (variable, mean, std); ``oc.csv`` (id, label).
 Layout B: one long parquet/CSV table with a patient id column and optional split column.
-Every reader returns plain pandas objects; failures raise DataError naming the file.
+Every reader returns plain pandas objects; failures raise DataError naming the file. The rules
+the side tables must meet are those of ``rules.py``, which the validator applies too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import DataError
+from .rules import not_binary, not_finite, numbers, repeated
 
 SPLITS = ("train", "valid", "test")
 EVENT_COLUMNS = ("variable", "value", "minute")
@@ -94,7 +96,7 @@ def read_layout_a(data_dir: str | Path, split: str, columns=None) -> EventTable:
         raise DataError(f"{Path(data_dir) / split}: no patient .parquet files")
     if not tables:
         return EventTable(_empty_events(), sources, empty)
-    # one Arrow concatenation and one pandas conversion: ~3x faster than a DataFrame per file
+    # one Arrow concatenation and one pandas conversion, rather than a DataFrame per file
     events = pa.concat_tables(tables, promote_options="default").to_pandas()
     return EventTable(events[["patient_id", *keep_union(events)]], sources, empty)
 
@@ -129,16 +131,16 @@ def read_stats(path: str | Path) -> pd.DataFrame:
     df = read_table(path)
     require_columns(df, ("variable", "mean", "std"), str(path))
     df = df.assign(variable=df["variable"].astype(str))
-    dup = df["variable"][df["variable"].duplicated()]
+    dup = df["variable"][repeated(df["variable"])]
     if len(dup):
         raise DataError(f"{path}: variable(s) listed twice: {sorted(set(dup))}")
     for col in ("mean", "std"):
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = df["variable"][~np.isfinite(num.to_numpy(dtype=float))]
+        num = numbers(df[col])
+        bad = df["variable"][not_finite(num)]
         if len(bad):
             raise DataError(f"{path}: column {col!r} is not a finite number for variable(s) "
                             f"{list(bad)}")
-        df[col] = num.astype(float)
+        df[col] = num
     return df.set_index("variable")[["mean", "std"]]
 
 
@@ -148,16 +150,16 @@ def read_labels(path: str | Path, id_col: str = DEFAULT_ID_COL,
     df = read_table(path, text_columns=(id_col,))
     require_columns(df, (id_col, label_col), str(path))
     ids = df[id_col].astype(str)
-    dup = ids[ids.duplicated(keep=False)]
+    dup = ids[repeated(ids)]
     if len(dup):
         raise DataError(f"{path}: patient(s) with more than one label row: {sorted(set(dup))[:10]}")
-    raw = pd.to_numeric(df[label_col], errors="coerce")
-    bad = ~raw.isin([0, 1])
+    bad = not_binary(df[label_col])
     if bad.any():
         rows = [f"row {i + 2} (patient {ids.iloc[i]}: {df[label_col].iloc[i]})"
-                for i in np.flatnonzero(bad.to_numpy())[:10]]
+                for i in np.flatnonzero(bad)[:10]]
         raise DataError(f"{path}: column {label_col!r} must be 0 or 1; bad: {', '.join(rows)}")
-    return pd.Series(raw.to_numpy(dtype=np.float32), index=ids.to_numpy(), name=label_col)
+    return pd.Series(numbers(df[label_col]).astype(np.float32), index=ids.to_numpy(),
+                     name=label_col)
 
 
 def read_embeddings(path: str | Path, key_col: str = "Key") -> pd.DataFrame:
@@ -166,7 +168,7 @@ def read_embeddings(path: str | Path, key_col: str = "Key") -> pd.DataFrame:
     require_columns(df, (key_col,), str(path))
     df = df.assign(**{key_col: df[key_col].astype(str)}).set_index(key_col)
     values = df.apply(pd.to_numeric, errors="coerce")
-    if values.shape[1] == 0 or not np.isfinite(values.to_numpy(dtype=float)).all():
+    if values.shape[1] == 0 or not_finite(values.to_numpy(dtype=float)).any():
         raise DataError(f"{path}: embedding columns must be finite floats")
     return values.astype(np.float32)
 

@@ -1,11 +1,12 @@
-"""The model's contract, checked on a trained model: each function returns
-a list of problems, empty when the contract holds.
+"""The model's contract, checked on a trained model: each function returns a list of problems,
+empty when the contract holds.
 
-Beyond shapes and finiteness, the contract covers what a broken wiring would change without
-crashing: the loss is the documented sum of its terms (KL recomputed here from mu and logvar,
-free bits per dimension, the configured beta), sampling draws z = mu + sigma * eps with the
-sigma the KL uses (and z = mu in eval mode), and outputs do not depend on padding, on the order
-of events within a set, or on later sets (causality).
+Shapes, dtypes and finiteness of the outputs are ``seqsetvae.model.contract.output_problems``
+(shared with the unit tests and the data validator). Beyond them, the contract covers what a
+broken wiring would change without crashing: the loss is the documented sum of its terms (KL
+recomputed here from mu and logvar, free bits per dimension, the configured beta), sampling draws
+z = mu + sigma * eps with the sigma the KL uses (and z = mu in eval mode), and outputs do not
+depend on padding, on the order of events within a set, or on later sets (causality).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..model.contract import output_problems
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-4)  # fp32 outputs that must be equal up to summation order
 
@@ -30,27 +33,6 @@ def label_problems(labels: torch.Tensor, num_patients: int) -> list[str]:
         idx = bad.nonzero().flatten()[:5].tolist()
         problems.append(f"labels: values outside {{0, 1}} at batch positions {idx}: "
                         f"{labels.flatten()[idx].tolist()}")
-    return problems
-
-
-def output_problems(out, batch, latent_dim: int) -> list[str]:
-    """Shapes, dtypes and finiteness of every tensor the model returns."""
-    b, s, n = batch.var_idx.shape
-    expected = {"logits": (b,), "mu": (b, s, latent_dim), "logvar": (b, s, latent_dim),
-                "z": (b, s, latent_dim), "recon_pred": (b, s, n), "kl_per_dim": (latent_dim,),
-                "loss": (), "recon": (), "kl": (), "kl_objective": (), "cls": ()}
-    problems = []
-    for name, shape in expected.items():
-        t = getattr(out, name, None)
-        if not isinstance(t, torch.Tensor):
-            problems.append(f"{name}: missing")
-            continue
-        if tuple(t.shape) != shape:
-            problems.append(f"{name}: shape {tuple(t.shape)}, expected {shape}")
-        if not t.is_floating_point():
-            problems.append(f"{name}: dtype {t.dtype}, expected floating point")
-        elif not torch.isfinite(t).all():
-            problems.append(f"{name}: {int((~torch.isfinite(t)).sum())} non-finite value(s)")
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Validate a dataset before training on it (DESIGN.md section 8).
+"""Validate a dataset before training on it (README: Data checks, the table of every check).
 
 ``validate_dataset(source)`` reads Layout A or B tolerantly, runs every check of CHECKS and returns
 a ValidationReport. It never stops at the first problem and never raises on bad data: a file that
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.io import SPLITS
 from ..fileio import write_json
-from .checks_base import Finding, RawData, error
-from .checks_events import (
+from .base import Finding, RawData, error
+from .events import (
     Bounds,
     check_duplicates,
     check_empty_patients,
@@ -23,7 +24,7 @@ from .checks_events import (
     check_set_grouping,
     check_time_order,
 )
-from .checks_labels import (
+from .labels import (
     check_label_classes,
     check_labels_binary,
     check_labels_missing,
@@ -31,11 +32,10 @@ from .checks_labels import (
     check_leakage,
     check_prevalence_drift,
 )
-from .checks_model import check_model_batch
-from .checks_read import load_raw
-from .checks_schema import check_schema
-from .checks_vars import check_embeddings, check_stats_coverage, check_stats_std
-from .io import SPLITS
+from .model_batch import check_model_batch
+from .read import load_raw
+from .schema import check_schema
+from .variables import check_embeddings, check_stats_coverage, check_stats_std
 
 __all__ = ["CHECKS", "CHECK_DOCS", "Bounds", "Finding", "ValidationReport", "load_raw", "run_check",
            "summarize", "validate_dataset"]

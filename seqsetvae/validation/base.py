@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import preview
+from ..data.errors import preview
+from ..data.rules import not_binary, numbers, repeated, set_key
 
 MAX_FINDINGS = 20  # per check and kind: beyond that one finding counts the rest
 
@@ -60,11 +61,11 @@ class RawData:
     # -- numeric views of the event columns (computed once, shared by the checks) ------------
     @cached_property
     def value(self) -> np.ndarray:
-        return _numeric(self.events["value"])
+        return numbers(self.events["value"])
 
     @cached_property
     def minute(self) -> np.ndarray:
-        return _numeric(self.events["minute"])
+        return numbers(self.events["minute"])
 
     @cached_property
     def variable_ok(self) -> np.ndarray:
@@ -72,11 +73,10 @@ class RawData:
 
     @cached_property
     def key(self) -> np.ndarray:
-        """The set key: set_index where given, else the minute (DESIGN.md section 3)."""
+        """The set key (``rules.set_key``: set_index where given, else the minute)."""
         if "set_index" not in self.events.columns:
             return self.minute
-        idx = _numeric(self.events["set_index"])
-        return np.where(np.isnan(idx), self.minute, idx)
+        return set_key(numbers(self.events["set_index"]), self.minute)
 
     @cached_property
     def unit(self) -> np.ndarray:
@@ -103,9 +103,9 @@ class RawData:
             return pd.Series(dtype=float)
         src = self.source
         ids = self.labels[src.id_col].astype(str)
-        raw = pd.to_numeric(self.labels[src.label_col], errors="coerce")
-        ok = raw.isin([0, 1]) & ~ids.duplicated(keep=False)
-        return pd.Series(raw[ok].to_numpy(float), index=ids[ok].to_numpy())
+        col = self.labels[src.label_col]
+        ok = ~not_binary(col) & ~repeated(ids)
+        return pd.Series(numbers(col)[ok], index=ids[ok].to_numpy())
 
 
 @dataclass
@@ -133,17 +133,11 @@ class SetIndex:
         return cls(order, starts, sizes, set_unit, seq_len)
 
 
-def _numeric(col: pd.Series) -> np.ndarray:
-    if col.dtype.kind not in "fiub":
-        col = pd.to_numeric(col, errors="coerce")
-    return col.to_numpy(np.float64, na_value=np.nan)
-
-
 def numeric_like(col: pd.Series) -> np.ndarray:
     """True where a cell is a number (or missing): strings that are not numbers are False."""
     if col.dtype.kind in "fiub":
         return np.ones(len(col), bool)
-    return (pd.to_numeric(col, errors="coerce").notna() | col.isna()).to_numpy(bool)
+    return ~np.isnan(numbers(col)) | col.isna().to_numpy(bool)
 
 
 def is_text(s: pd.Series) -> pd.Series:

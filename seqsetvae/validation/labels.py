@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .checks_base import Finding, RawData, capped, error, rows_at, warning
-from .checks_events import Bounds
-from .errors import preview
+from ..data.errors import preview
+from ..data.rules import label_rows, not_binary, repeated
+from .base import Finding, RawData, capped, error, rows_at, warning
+from .events import Bounds
 
 
 def _columns_present(d: RawData) -> bool:
@@ -21,7 +22,7 @@ def check_labels_binary(d: RawData, bounds: Bounds) -> list[Finding]:
     if not _columns_present(d):
         return []
     col, ids = d.labels[d.source.label_col], d.labels[d.source.id_col].astype(str)
-    bad = np.flatnonzero(~pd.to_numeric(col, errors="coerce").isin([0, 1]).to_numpy())
+    bad = np.flatnonzero(not_binary(col))
     if len(bad) == 0:
         return []
     shown = preview(f"{r} (patient {ids.iloc[r]}: {col.iloc[r]!r})" for r in bad)
@@ -33,7 +34,7 @@ def check_labels_unique(d: RawData, bounds: Bounds) -> list[Finding]:
     if not _columns_present(d):
         return []
     ids = d.labels[d.source.id_col].astype(str)
-    rows = np.flatnonzero(ids.duplicated(keep=False).to_numpy())
+    rows = np.flatnonzero(repeated(ids))
     values = d.labels[d.source.label_col]
     out = [error("labels_unique", f"patient {pid} has {len(g)} label rows (values "
                  f"{preview(values.iloc[g.to_numpy()].tolist())})", rows_at(d.labels_file, g))
@@ -47,7 +48,7 @@ def check_labels_missing(d: RawData, bounds: Bounds) -> list[Finding]:
         return []
     ids = set(d.labels[d.source.id_col].astype(str))
     pats = d.patients
-    missing = pats[~pats["patient_id"].isin(ids)]
+    missing = pats[label_rows(pats["patient_id"], sorted(ids)) < 0]
     out = capped([error("labels_missing", f"patient {p} ({s}) has no row in "
                         f"{d.labels_file}; a missing label is not 0", str(f))
                   for p, s, f in zip(missing["patient_id"], missing["split"], missing["file"])],

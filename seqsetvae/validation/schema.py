@@ -1,5 +1,5 @@
-"""Column contracts (DESIGN.md section 3) as pandera schemas, validated lazily so every broken
-column and row is reported at once. Types only: whether numbers are finite, labels binary or std
+"""Column contracts (README: Data) as pandera schemas, validated lazily so every broken column
+and row is reported at once. Types only: whether numbers are finite, labels binary or std
 positive are separate checks, so one bad cell is reported once, by the check that owns it."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
-from .checks_base import MAX_FINDINGS, Finding, RawData, error, is_text, numeric_like
-from .errors import preview
-from .io import SPLITS
+from ..data.errors import preview
+from ..data.io import SPLITS
+from ..data.rules import not_finite, numbers
+from .base import MAX_FINDINGS, Finding, RawData, error, is_text, numeric_like
 
 CHECK = "schema"
 
@@ -26,7 +27,7 @@ def _is_integer(s: pd.Series) -> pd.Series:
 
 
 def _is_finite(s: pd.Series) -> pd.Series:
-    return pd.Series(np.isfinite(pd.to_numeric(s, errors="coerce").to_numpy(float)), index=s.index)
+    return pd.Series(~not_finite(numbers(s)), index=s.index)
 
 
 NUMBER = pa.Check(_is_number, error="a number")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .checks_base import Finding, RawData, capped, error, rows_at, warning
-from .checks_events import Bounds
-from .errors import preview
+from ..data.errors import preview
+from ..data.rules import not_finite, numbers, repeated, stats_rows, std_not_positive
+from .base import Finding, RawData, capped, error, rows_at, warning
+from .events import Bounds
 
 
 def _stats_variables(d: RawData) -> pd.Series | None:
@@ -23,7 +24,7 @@ def check_stats_coverage(d: RawData, bounds: Bounds) -> list[Finding]:
         return []
     ev = d.events[d.variable_ok]
     seen = ev.groupby("variable", sort=True)["patient_id"].unique()
-    unknown = seen.index[~seen.index.isin(known)]
+    unknown = seen.index[stats_rows(seen.index.to_series(), known.tolist()) < 0]
     out = capped([error("stats_coverage", f"variable {v!r} is not in {d.stats_file} (patients "
                         f"{preview(sorted(seen[v]))}); it cannot be z-scored",
                         f"variable {v}") for v in unknown], "unknown variables")
@@ -38,8 +39,8 @@ def check_stats_std(d: RawData, bounds: Bounds) -> list[Finding]:
     known = _stats_variables(d)
     if known is None or "std" not in d.stats.columns:
         return []
-    std = pd.to_numeric(d.stats["std"], errors="coerce").to_numpy(float)
-    bad = np.flatnonzero(np.isfinite(std) & (std <= 0))  # non-finite: the schema check's
+    std = numbers(d.stats["std"])
+    bad = np.flatnonzero(np.isfinite(std) & std_not_positive(std))  # non-finite: the schema's
     return [error("stats_std", f"variable {known.iloc[r]!r} has std {std[r]}; z-scoring would "
                   f"divide by zero (or flip signs)", f"variable {known.iloc[r]} "
                   f"({rows_at(d.stats_file, [r])})") for r in bad]
@@ -57,7 +58,7 @@ def check_embeddings(d: RawData, bounds: Bounds, key_col: str = "Key") -> list[F
     if emb.shape[1] == 1:
         return [error("embeddings", "no embedding columns besides the key", where)]
     out = _bad_cells(emb.drop(columns=key_col), keys, where)
-    dup = sorted(set(keys[keys.duplicated()]))
+    dup = sorted(set(keys[repeated(keys)]))
     if dup:
         out.append(error("embeddings", f"variable(s) with several rows: {preview(dup)}", where))
     known = _stats_variables(d)
@@ -72,8 +73,7 @@ def _bad_cells(values: pd.DataFrame, keys: pd.Series, where: str) -> list[Findin
     refuses the whole table for any of them."""
     out = []
     for col in values.columns:
-        num = pd.to_numeric(values[col], errors="coerce").to_numpy(float)
-        bad = np.flatnonzero(~np.isfinite(num))
+        bad = np.flatnonzero(not_finite(numbers(values[col])))
         if len(bad):
             shown = preview(f"{r} ({keys.iloc[r]}: {_cell(values[col].iloc[r])})" for r in bad)
             out.append(error("embeddings", f"column {col!r} must be a finite number; {len(bad)} "

@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .checks_base import Finding, RawData, error, warning
-from .errors import DataError
-from .io import EVENT_COLUMNS, SPLITS, read_table
+from ..data.errors import DataError
+from ..data.io import EVENT_COLUMNS, SPLITS, read_table
+from .base import Finding, RawData, error, warning
 
 CHECK = "files_readable"
 _TARGET = {"variable": pa.string(), "value": pa.float64(), "minute": pa.float64(),

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .checks_base import Finding, RawData, capped, error, row_findings, rows_at, warning
-from .errors import preview
+from ..data.errors import preview
+from ..data.rules import keyed_in_part, not_finite, numbers, steps_back
+from .base import Finding, RawData, capped, error, numeric_like, row_findings, rows_at, warning
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,8 @@ class Bounds:
 def check_finite(d: RawData, bounds: Bounds) -> list[Finding]:
     out = []
     for col, arr in (("value", d.value), ("minute", d.minute)):
-        raw = d.events[col]
         # non-numeric strings are the schema check's; here: missing, NaN and +-Inf numbers
-        numeric = raw.isna().to_numpy() | ~np.isnan(arr)
-        bad = numeric & ~np.isfinite(arr)
+        bad = numeric_like(d.events[col]) & not_finite(arr)
 
         def make(file, rows, pids, frame, col=col):
             shown = preview(f"{r} ({v!r})" for r, v in zip(rows, frame[col]))
@@ -51,9 +50,8 @@ def check_time_order(d: RawData, bounds: Bounds) -> list[Finding]:
     order = order[np.isfinite(d.minute[order])]
     if len(order) < 2:
         return []
-    u, m = d.unit[order], d.minute[order]
     back = np.zeros(len(d.events), bool)
-    back[order[1:][(u[1:] == u[:-1]) & (m[1:] < m[:-1])]] = True
+    back[order[steps_back(d.unit[order], d.minute[order])]] = True
 
     def make(file, rows, pids, frame):
         return warning("time_order", f"rows not sorted by minute for patient(s) {preview(pids)}; "
@@ -67,8 +65,7 @@ def check_set_grouping(d: RawData, bounds: Bounds) -> list[Finding]:
     set order follows time."""
     if "set_index" not in d.events.columns:
         return []
-    idx = pd.to_numeric(d.events["set_index"], errors="coerce").to_numpy(np.float64,
-                                                                        na_value=np.nan)
+    idx = numbers(d.events["set_index"])
     out = _partial_set_index(d)
     ok = np.flatnonzero(np.isfinite(idx) & np.isfinite(d.minute))
     if len(ok) == 0:
@@ -89,10 +86,9 @@ def check_set_grouping(d: RawData, bounds: Bounds) -> list[Finding]:
         out += row_findings(d, mask, make, by_patient=True)
     # sets in index order must not go back in time
     g = g.reset_index()
-    same = g["unit"].to_numpy()[1:] == g["unit"].to_numpy()[:-1]
-    back = same & (g["min"].to_numpy()[1:] < g["min"].to_numpy()[:-1])
+    back = steps_back(g["unit"].to_numpy(), g["min"].to_numpy())
     if back.any():
-        units = np.unique(g["unit"].to_numpy()[1:][back])
+        units = np.unique(g["unit"].to_numpy()[back])
         mask = np.isin(d.unit, units) & np.isfinite(idx)
         out += row_findings(d, mask, lambda file, rows, pids, sub: warning(
             "set_grouping", f"set_index order contradicts minute order for patient(s) "
@@ -106,17 +102,12 @@ def _partial_set_index(d: RawData) -> list[Finding]:
     set_index at all is fine: its sets are its minutes. A cell that is there but not an integer
     is the schema check's."""
     given = d.events["set_index"].notna().to_numpy(bool)
-    with_key = np.bincount(d.unit, weights=given, minlength=len(d.units))
-    without = np.bincount(d.unit, weights=~given, minlength=len(d.units))
-    mixed = np.flatnonzero((with_key > 0) & (without > 0))
-    if len(mixed) == 0:
-        return []
 
     def make(file, rows, pids, frame):
         return error("set_grouping", f"set_index is missing on {len(rows)} row(s) of patient(s) "
                      f"{preview(pids)} whose other rows have one; give it on every row of a "
                      "patient or on none", rows_at(file, rows))
-    return row_findings(d, np.isin(d.unit, mixed) & ~given, make, by_patient=True)
+    return row_findings(d, keyed_in_part(d.unit, given) & ~given, make, by_patient=True)
 
 
 def check_set_bounds(d: RawData, bounds: Bounds) -> list[Finding]:

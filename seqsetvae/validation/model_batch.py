@@ -1,5 +1,6 @@
 """End-to-end check: the real loader packs a split, collate pads a batch, and a small model built
-from the optimized preset runs it with the expected shapes and finite outputs.
+from the optimized preset runs it within the model's output contract (``model/contract.py``:
+shapes, dtypes, finite values).
 
 Layout A loads a sample of patient files (linked into a temporary directory) through the same
 DataSource.load: reading every file twice would double the cost of validating 10^4 patients, and
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks_base import Finding, RawData, error, warning
-from .checks_events import Bounds
+from .base import Finding, RawData, error, warning
+from .events import Bounds
 
 CHECK = "model_batch"
 SMALL = dict(model_dim=32, latent_dim=8, ff_dim=32, transformer_heads=4, set_heads=4,
@@ -30,8 +31,9 @@ def check_model_batch(d: RawData, bounds: Bounds, batch_size: int = 8,
     import torch
 
     from ..config import preset
+    from ..data.collate import collate
     from ..model import build_model
-    from .collate import collate
+    from ..model.contract import output_problems
 
     src = d.source
     if src.params_map_path is None or src.label_path is None or (
@@ -66,18 +68,9 @@ def check_model_batch(d: RawData, bounds: Bounds, batch_size: int = 8,
     except Exception as exc:
         return out + [error(CHECK, f"a batch of patients {list(data.patient_ids[idx])} failed in "
                             f"the model ({type(exc).__name__}: {exc})", f"split {split}")]
-    B, S, N = batch.var_idx.shape
-    L = cfg.model.latent_dim
-    expect = {"logits": (B,), "mu": (B, S, L), "logvar": (B, S, L), "recon_pred": (B, S, N)}
-    for name, shape in expect.items():
-        got = tuple(getattr(res, name).shape)
-        if got != shape:
-            out.append(error(CHECK, f"output {name} has shape {got}, expected {shape}",
-                             f"split {split}"))
-    for name in ("loss", "logits", "mu", "logvar", "recon_pred", "recon", "kl", "cls"):
-        if not torch.isfinite(getattr(res, name)).all():
-            out.append(error(CHECK, f"output {name} is not finite for patients "
-                             f"{list(data.patient_ids[idx])}", f"split {split}"))
+    patients = list(data.patient_ids[idx])
+    out += [error(CHECK, f"output {problem} (patients {patients})", f"split {split}")
+            for problem in output_problems(res, batch, cfg.model.latent_dim)]
     if not torch.isfinite(batch.values).all():
         out.append(error(CHECK, "the batch holds non-finite values", f"split {split}"))
     return out
