@@ -231,3 +231,24 @@ def test_data_cli_refuses_to_overwrite(tmp_path, capsys):
     assert main(["data", "synthetic", "--out", str(out), "--patients", "10"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".syn")]
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ({"Key": ["a", "a"], "e0": [1.0, 2.0]}, "several embedding rows: ['a']"),
+    ({"Key": ["a", "b"], "e0": [1.0, "x"]}, "must be finite floats"),
+])
+def test_the_loader_refuses_embeddings_the_validator_calls_errors(tmp_path, rows, problem):
+    from seqsetvae.data.io import read_embeddings
+
+    pd.DataFrame(rows).to_csv(tmp_path / "cached.csv", index=False)
+    with pytest.raises(DataError, match=f"cached.csv: .*{problem}".replace("[", r"\[")):
+        read_embeddings(tmp_path / "cached.csv")
+
+
+def test_embeddings_are_read_by_variable_name(tmp_path):
+    from seqsetvae.data.io import read_embeddings
+
+    pd.DataFrame({"Key": ["b", "a"], "e0": [1.0, 2.0]}).to_csv(tmp_path / "cached.csv",
+                                                              index=False)
+    table = read_embeddings(tmp_path / "cached.csv")
+    assert table.loc[["a", "b"], "e0"].tolist() == [2.0, 1.0]

@@ -166,11 +166,14 @@ def read_embeddings(path: str | Path, key_col: str = "Key") -> pd.DataFrame:
     """cached.csv: one row per variable, a key column and D float columns."""
     df = read_table(path)
     require_columns(df, (key_col,), str(path))
-    df = df.assign(**{key_col: df[key_col].astype(str)}).set_index(key_col)
-    values = df.apply(pd.to_numeric, errors="coerce")
-    if values.shape[1] == 0 or not_finite(values.to_numpy(dtype=float)).any():
+    keys = df[key_col].astype(str)
+    dup = keys[repeated(keys)]
+    if len(dup):
+        raise DataError(f"{path}: variable(s) with several embedding rows: {sorted(set(dup))}")
+    values = df.drop(columns=key_col).apply(numbers)
+    if values.shape[1] == 0 or not_finite(values.to_numpy()).any():
         raise DataError(f"{path}: embedding columns must be finite floats")
-    return values.astype(np.float32)
+    return values.set_axis(pd.Index(keys, name=key_col)).astype(np.float32)
 
 
 def _empty_events() -> pd.DataFrame:
