@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from seqsetvae.train.checkpoint import load_checkpoint
 from seqsetvae.train.trainer import RunOptions, Trainer
 
-from .factories import random_packed, small_config
+from .factories import small_config
 
 # 24 training patients in micro-batches of 4, one per step: 6 optimizer steps per epoch
 STEPS_PER_EPOCH = 6
@@ -24,16 +23,6 @@ def tiny(**overrides):
     base = dict(batch_size=4, gradient_accumulation_steps=1, warmup_steps=0, max_epochs=50,
                 beta_warmup_steps=0, early_stopping_patience=8)
     return small_config("optimized", **{**base, **overrides})
-
-
-@pytest.fixture(scope="module")
-def data():
-    return random_packed(24, max_sets=5, max_events=4, seed=11)
-
-
-@pytest.fixture(scope="module")
-def valid():
-    return random_packed(8, max_sets=5, max_events=4, seed=12)
 
 
 def fit(cfg, data, valid, out=None, **options):

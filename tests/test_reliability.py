@@ -4,7 +4,11 @@ unwritable output.
 
 Most crash trials run the real ``seqsetvae.cli.main`` in a child forked from this process and
 kill it with SIGKILL: a real process crash without paying ~10 s of interpreter and torch start-up
-per kill point. One trial starts ``python -m seqsetvae train`` itself.
+per kill point. One trial starts a fresh interpreter on the command line itself
+(``python -m tests.fault_launcher``: ``seqsetvae.cli.main`` with the test's faults planted).
+
+Non-finite faults are planted through the trainer's step hooks (tests/faults.py): passed to a
+Trainer built here, or installed process-wide before the command line builds one.
 """
 
 from __future__ import annotations
@@ -26,12 +30,16 @@ import pytest
 import torch
 
 from seqsetvae.cli import main
-from seqsetvae.cli.train import FAULTS_ENV
+from seqsetvae.train import hooks
 from seqsetvae.train.checkpoint import SLEEP_IN_SAVE_ENV, load_checkpoint
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.trainer import RunOptions, Trainer
 
-from .factories import random_packed, small_config
+from .factories import small_config
+from .fault_launcher import launch
+from .faults import FaultHooks, parse_faults
+
+ROOT = Path(__file__).resolve().parents[1]  # `python -m tests.fault_launcher` runs from here
 
 SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
          "--set", "num_inducing=4"]
@@ -42,7 +50,7 @@ SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
 RUN = ["--batch-size", "4", *SMALL, "--set", "gradient_accumulation_steps=2", "--set",
        "warmup_steps=3", "--max-epochs", "2", "--checkpoint-every", "1", "--no-progress",
        "--skip-checks"]
-FAULTS = {FAULTS_ENV: "5=loss"}
+FAULTS = "5=loss"  # tests/faults.py
 FORK = multiprocessing.get_context("fork")
 
 
@@ -63,17 +71,19 @@ def train_argv(data: Path, out: Path, *more: str) -> list[str]:
     return ["train", "--data-dir", str(data), "--out", str(out), *RUN, *more]
 
 
-def _child(argv: list[str], env: dict, log: str) -> None:
+def _child(argv: list[str], faults: str, env: dict, log: str) -> None:
     os.environ.update(env)
+    hooks.install(parse_faults(faults))
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     sys.exit(main(argv))
 
 
-def start(argv: list[str], out: Path, **env) -> multiprocessing.Process:
+def start(argv: list[str], out: Path, faults: str = "", **env) -> multiprocessing.Process:
     out.mkdir(parents=True, exist_ok=True)
-    proc = FORK.Process(target=_child, args=(argv, env, str(out.parent / f"{out.name}.log")))
+    proc = FORK.Process(target=_child,
+                        args=(argv, faults, env, str(out.parent / f"{out.name}.log")))
     proc.start()
     return proc
 
@@ -98,8 +108,8 @@ def kill_when(proc, ready, timeout: float = 120.0) -> bool:
     return proc.exitcode == -signal.SIGKILL
 
 
-def run_to_end(argv: list[str], out: Path, **env) -> None:
-    proc = start(argv, out, **env)
+def run_to_end(argv: list[str], out: Path, faults: str = "", **env) -> None:
+    proc = start(argv, out, faults, **env)
     proc.join(300)
     log = (out.parent / f"{out.name}.log").read_text()
     assert proc.exitcode == 0, log
@@ -133,7 +143,7 @@ def nested_equal(a, b) -> bool:
 @pytest.fixture(scope="module")
 def reference(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "run"
-    run_to_end(train_argv(dataset, out), out, **FAULTS)
+    run_to_end(train_argv(dataset, out), out, FAULTS)
     records = read_jsonl(out / "metrics.jsonl")
     assert len(records) == 8 and sum(not r["finite"] for r in records) == 1
     return out
@@ -150,7 +160,7 @@ def test_sigkill_at_random_points_then_resume_repeats_the_run_exactly(dataset, r
         for kill in range(1 + (trial % 3 == 1)):  # and some are killed again while resuming
             target = rng.randint(0, 8)
             jitter = rng.uniform(0, 0.05)
-            env = {**FAULTS, SLEEP_IN_SAVE_ENV: "0.2"} if in_save else FAULTS
+            env = {SLEEP_IN_SAVE_ENV: "0.2"} if in_save else {}
             tmp = out / "checkpoints" / ".last.pt.tmp"
             seen = lines(out / "metrics.jsonl") if kill else 0
             reached = {}
@@ -165,10 +175,10 @@ def test_sigkill_at_random_points_then_resume_repeats_the_run_exactly(dataset, r
                 return time.monotonic() - reached["at"] >= jitter
 
             argv = train_argv(dataset, out, *(["--resume"] if kill else []))
-            killed = kill_when(start(argv, out, **env), ready)
+            killed = kill_when(start(argv, out, FAULTS, **env), ready)
             kills.append(dict(lines=lines(out / "metrics.jsonl"), in_save=in_save and killed,
                               killed=killed, last_pt=(out / "checkpoints/last.pt").exists()))
-        run_to_end(train_argv(dataset, out, "--resume"), out, **FAULTS)
+        run_to_end(train_argv(dataset, out, "--resume"), out, FAULTS)
         trials.append(dict(kills=kills, problems=same_run(out, reference)))
     points = [k for t in trials for k in t["kills"] if k["killed"]]
     exact = [k for t in trials if not t["problems"] for k in t["kills"] if k["killed"]]
@@ -180,12 +190,13 @@ def test_sigkill_at_random_points_then_resume_repeats_the_run_exactly(dataset, r
 
 
 def test_sigkill_of_the_real_command_inside_a_checkpoint_write(dataset, reference, tmp_path):
-    """``python -m seqsetvae train`` itself, killed between writing a checkpoint and renaming
+    """The command line in a fresh interpreter, killed between writing a checkpoint and renaming
     it (last.pt rotated away to last.prev.pt): --resume falls back and repeats the run exactly."""
     out = tmp_path / "run"
-    env = {**os.environ, **FAULTS, SLEEP_IN_SAVE_ENV: "2", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "seqsetvae", *train_argv(dataset, out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, SLEEP_IN_SAVE_ENV: "2", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tests.fault_launcher", FAULTS, *train_argv(dataset, out)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     tmp = out / "checkpoints" / ".last.pt.tmp"
     deadline = time.monotonic() + 300
     last = out / "checkpoints" / "last.pt"
@@ -197,18 +208,17 @@ def test_sigkill_of_the_real_command_inside_a_checkpoint_write(dataset, referenc
     assert proc.wait(60) == -signal.SIGKILL
     assert not (out / "checkpoints" / "last.pt").exists()  # killed between the two renames
     env.pop(SLEEP_IN_SAVE_ENV)
-    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True,
+    done = subprocess.run([*cmd, "--resume"], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "resumed from the older checkpoint" in done.stderr and "last.pt" in done.stderr
     assert same_run(out, reference) == []
 
 
-def test_resume_without_a_checkpoint_starts_fresh(dataset, reference, tmp_path, capsys,
-                                                  monkeypatch):
-    monkeypatch.setenv(FAULTS_ENV, FAULTS[FAULTS_ENV])
+def test_resume_without_a_checkpoint_starts_fresh(dataset, reference, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(train_argv(dataset, out, "--resume")) == 0
+    with hooks.installed(parse_faults(FAULTS)):
+        assert main(train_argv(dataset, out, "--resume")) == 0
     assert "starting fresh" in capsys.readouterr().err
     assert same_run(out, reference) == []
 
@@ -299,11 +309,6 @@ def test_metrics_line_cut_short_by_a_crash_is_dropped_on_resume(dataset, three_s
 
 
 # -- non-finite faults -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def data():
-    return random_packed(24, max_sets=5, max_events=4, seed=11)
-
-
 def tiny(**overrides):
     return small_config("optimized", **{**dict(batch_size=4, gradient_accumulation_steps=2,
                                                 warmup_steps=0, beta_warmup_steps=0,
@@ -318,8 +323,8 @@ def fit(data, faults, out=None, **options):
         records.append({**record, "weights": weights})
 
     trainer = Trainer(tiny(), data, options=RunOptions(
-        out_dir=out, progress=False, fault_steps=faults, **{"max_steps": 6, **options}),
-        on_step=on_step)
+        out_dir=out, progress=False, **{"max_steps": 6, **options}),
+        on_step=on_step, hooks=FaultHooks(faults))
     return trainer, records, trainer.fit()
 
 
@@ -353,20 +358,22 @@ def test_k_faults_in_a_row_stop_with_a_report_and_the_last_good_checkpoint(kind,
     assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 8
 
 
-def test_fault_injection_through_the_command_line(dataset, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv(FAULTS_ENV, ",".join(f"{a}=grad" for a in range(2, 40)))
+def test_fault_injection_through_the_command_line(dataset, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(train_argv(dataset, out)) == 3  # exit code 3: stopped on non-finite values
+    with hooks.installed(parse_faults(",".join(f"{a}=grad" for a in range(2, 40)))):
+        assert main(train_argv(dataset, out)) == 3  # exit code 3: stopped on non-finite values
     assert (out / "nonfinite_report.json").is_file()
     assert load_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["step"] == 1
 
 
 @pytest.mark.parametrize("spec", ["x=loss", "3=lost", "3=grad:maybe"])
-def test_a_malformed_fault_spec_is_refused_cleanly(spec, dataset, tmp_path, capsys,
-                                                   monkeypatch):
-    monkeypatch.setenv(FAULTS_ENV, spec)
-    assert main(train_argv(dataset, tmp_path / "run")) == 1
+def test_a_malformed_fault_spec_is_refused_cleanly(spec, dataset, tmp_path, capsys):
+    """A typo in a test's fault spec must fail that test, not quietly plant nothing."""
+    with pytest.raises(ValueError, match="fault"):
+        parse_faults(spec)
+    assert launch([spec, *train_argv(dataset, tmp_path / "run")]) == 2
     assert "error:" in capsys.readouterr().err
+    assert type(hooks.current()) is hooks.StepHooks  # nothing was installed
 
 
 # -- unwritable or full output ---------------------------------------------------------------

@@ -28,6 +28,7 @@ from seqsetvae.train.checkpoint import (
     save_checkpoint,
 )
 from seqsetvae.train.metrics import read_jsonl
+from seqsetvae.train.resume import resume_latest
 from seqsetvae.train.trainer import RunOptions, Trainer
 
 from .factories import random_packed, small_config
@@ -221,12 +222,12 @@ def test_best_is_the_resume_point_of_last_resort(tmp_path, capsys):
     garble(ckpt / "last.prev.pt")
     capsys.readouterr()
     resumed = trainer()
-    assert resumed.resume_latest() == ckpt / "best.pt"
+    assert resume_latest(resumed) == ckpt / "best.pt"
     assert resumed.state.step == best_step and resumed.state.history
     assert f"resumed from the older checkpoint {ckpt / 'best.pt'}" in capsys.readouterr().err
     garble(ckpt / "best.pt")
     with pytest.raises(CheckpointError, match="no usable checkpoint"):
-        trainer().resume_latest()
+        resume_latest(trainer())
 
 
 # -- the lock and the directory check, in one process ----------------------------------------

@@ -24,16 +24,6 @@ def tiny(name="optimized", **overrides):
     return small_config(name, **{**base, **overrides})
 
 
-@pytest.fixture(scope="module")
-def data():
-    return random_packed(24, max_sets=5, max_events=4, seed=11)
-
-
-@pytest.fixture(scope="module")
-def valid():
-    return random_packed(8, max_sets=5, max_events=4, seed=12)
-
-
 def test_overfitting_one_fixed_batch_cuts_the_loss_by_90_percent():
     one = random_packed(4, max_sets=4, max_events=4, seed=3)
     cfg = tiny(lr=3e-3, dropout=0.0, free_bits=0.0, beta=1e-4, gradient_clip_val=5.0,

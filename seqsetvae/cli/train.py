@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from .common import (
     positive_int,
     resolved_config,
 )
-
-FAULTS_ENV = "SEQSETVAE_FAULTS"
 
 
 def embedding_tensor(source, variables: list[str]) -> torch.Tensor | None:
@@ -88,8 +85,7 @@ def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
         options = RunOptions(out_dir=args.out, device=default_device(args),
                              seed=args.seed, max_steps=args.max_steps,
                              checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                             tensorboard=args.tensorboard, max_sets=args.max_sets,
-                             fault_steps=parse_faults(os.environ))
+                             tensorboard=args.tensorboard, max_sets=args.max_sets)
         trainer = Trainer(cfg, train, valid, options,
                           embeddings=embedding_tensor(source, train.variables))
         aside = run_dir.start_fresh()  # only now: a run that failed to start moved nothing
@@ -109,19 +105,6 @@ def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
     if trainer.is_main:
         print(json.dumps(summary, indent=2, default=float))
     return 0 if not summary["stop_reason"].startswith("non-finite") else 3
-
-
-def parse_faults(environ) -> dict[int, str]:
-    """SEQSETVAE_FAULTS="3=loss,5=grad:inf": fault injection for tests (see RunOptions)."""
-    spec = environ.get(FAULTS_ENV, "").strip()
-    faults = {}
-    for item in filter(None, spec.split(",")):
-        attempt, _, kind = item.partition("=")
-        try:
-            faults[int(attempt)] = kind.strip()
-        except ValueError:
-            raise TrainingError(f"{FAULTS_ENV}: {item!r} is not ATTEMPT=KIND") from None
-    return faults
 
 
 def register(sub) -> None:

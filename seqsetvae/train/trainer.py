@@ -14,6 +14,10 @@ Distributed (``torchrun``, WORLD_SIZE > 1): every rank sees the same global step
 ``gradient_accumulation_steps`` micro-batches; rank r runs micro-batches r, r + W, ... and the
 gradients and loss terms are summed across ranks, so each rank holds exactly the gradient one
 process would compute (up to float summation order). Only rank 0 writes files.
+
+Beside the loop, each in its own module: the collectives (``distributed``), the run's files and
+the disk check (``outputs``), finding and loading a checkpoint to resume from (``resume``), and the
+fixed points where tests reach into a step (``hooks``; no-ops unless a test installs some).
 """
 
 from __future__ import annotations
@@ -21,9 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -32,25 +34,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from ..config import Config, save_config
+from ..config import Config
 from ..data.collate import Batch, collate
 from ..data.packed import PackedData
 from ..data.sampler import BucketBatchSampler
 from ..fileio import write_json
 from ..model import SeqSetVAE, build_model
-from .checkpoint import CheckpointError, first_line, load_checkpoint, save_checkpoint
-from .metrics import JsonlWriter, auprc, auroc
+from . import hooks as step_hooks
+from .checkpoint import save_checkpoint
+from .distributed import all_reduce_grads, any_rank, broadcast_weights, init_distributed
+from .errors import TrainingError
+from .hooks import StepHooks
+from .metrics import auprc, auroc
 from .optim import build_optimizer, build_scheduler
+from .outputs import RunFiles, open_run_files
+from .resume import load_state, resume_run
 
 LOSS_KEYS = ("loss", "recon", "kl", "kl_objective", "cls")
-FAULT_KINDS = ("input", "loss", "grad")
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot start or had to stop; the message says why."""
 
 
 @dataclass
@@ -66,10 +68,6 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = False
     max_sets: int | None = None  # keep each patient's latest sets (bounds memory)
-    # Fault injection for tests, inert when empty: {attempt: "input" | "loss" | "grad", optionally
-    # ":inf"} puts NaN (or Inf) into the inputs, the loss or one gradient of that optimizer-step
-    # attempt (1-based, counting skipped steps: the line number in metrics.jsonl).
-    fault_steps: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,38 +108,25 @@ def noise_seed(seed: int, epoch: int, micro: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, micro]).generate_state(1)[0])
 
 
-def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA);
-    returns (rank, world size, this rank's device)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if not dist.is_initialized():
-        return 0, 1, device
-    return dist.get_rank(), dist.get_world_size(), device
-
-
 class Trainer:
     def __init__(self, cfg: Config, train: PackedData, valid: PackedData | None = None,
                  options: RunOptions | None = None, embeddings: torch.Tensor | None = None,
-                 on_step: Callable[[Trainer, dict], None] | None = None):
+                 on_step: Callable[[Trainer, dict], None] | None = None,
+                 hooks: StepHooks | None = None):
+        """``on_step(trainer, record)``: called after each step attempt with its record.
+        ``hooks``: reach into each step (tests); default: those installed process-wide
+        (``hooks.install``), no-ops unless a test installed some."""
         self.cfg, self.train_data, self.valid_data = cfg, train, valid
         self.opt = options or RunOptions()
         self.on_step = on_step
+        self.hooks = hooks if hooks is not None else step_hooks.current()
         self.rank, self.world, self.device = init_distributed(torch.device(self.opt.device))
         self.is_main = self.rank == 0
         o = cfg.optim
         precision_context(o.precision, self.device)  # fail early on an unusable precision
-        for attempt, spec in self.opt.fault_steps.items():
-            kind, _, value = spec.partition(":")
-            if kind not in FAULT_KINDS or value not in ("", "nan", "inf", "-inf"):
-                raise TrainingError(f"fault at attempt {attempt}: unknown kind {spec!r}; "
-                                    f"choose {', '.join(FAULT_KINDS)} (optionally :inf)")
         if self.world > 1 and o.gradient_accumulation_steps % self.world:
-            self._warn(f"gradient_accumulation_steps={o.gradient_accumulation_steps} is not a "
-                       f"multiple of the {self.world} processes: some ranks idle in each step")
+            self.warn(f"gradient_accumulation_steps={o.gradient_accumulation_steps} is not a "
+                      f"multiple of the {self.world} processes: some ranks idle in each step")
 
         seed_everything(self.opt.seed)
         self.model: SeqSetVAE = build_model(len(train.variables), cfg, embeddings).to(self.device)
@@ -154,12 +139,11 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=o.precision == "fp16")
         self.state = TrainState()
-        self.metrics: JsonlWriter | None = None
-        self.timing: JsonlWriter | None = None
-        self.tb = None
+        self.files = RunFiles()  # opened by fit; stays empty in memory and on ranks other than 0
         self._saved_at: tuple | None = None  # (attempts, epoch) of the last `last` checkpoint
 
-    def _warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:
+        """A warning on stderr, once per run (rank 0) rather than once per process."""
         if self.is_main:
             print(f"warning: {message}", file=sys.stderr)
 
@@ -169,27 +153,20 @@ class Trainer:
         return self.opt.out_dir / "checkpoints"
 
     def _open_outputs(self, resumed: bool) -> None:
+        """Rank 0 opens the run's files; if it cannot, every rank stops (none waits forever for
+        a rank that has left)."""
         error = None
         if self.opt.out_dir is not None and self.is_main:
+            keep = self.state.attempts if resumed else 0  # drop lines after the checkpoint
             try:
-                prepare_out_dir(self.opt.out_dir, checkpoint_bytes(self.model))
-                save_config(self.cfg, self.opt.out_dir / "config.json")
-                keep = self.state.attempts if resumed else 0  # drop lines after the checkpoint
-                self.metrics = JsonlWriter(self.opt.out_dir / "metrics.jsonl", keep_lines=keep)
-                self.timing = JsonlWriter(self.opt.out_dir / "timing.jsonl", keep_lines=keep)
+                self.files = open_run_files(self.opt.out_dir, self.cfg, self.model, keep,
+                                            self.opt.tensorboard)
             except TrainingError as exc:
                 error = exc
-            except OSError as exc:
-                error = TrainingError(f"{self.opt.out_dir}: output directory is not writable "
-                                      f"({exc.strerror or exc})")
-        if self.world > 1 and self._any_rank(error is not None) and error is None:
+        if self.world > 1 and any_rank(error is not None, self.device) and error is None:
             error = TrainingError("rank 0 could not open the output directory")  # stop together
         if error is not None:
             raise error
-        if self.opt.tensorboard and self.is_main and self.opt.out_dir is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(self.opt.out_dir / "tensorboard")
 
     def state_dict(self) -> dict:
         return {
@@ -207,64 +184,18 @@ class Trainer:
     def save(self, name: str) -> None:
         if self.opt.out_dir is None or not self.is_main:
             return
-        for sink in (self.metrics, self.timing):  # `best` is a resume point too
-            if sink is not None:
-                sink.sync()  # the checkpoint counts these lines: they must outlive it
+        self.files.sync()  # the checkpoint counts the logged lines; `best` is a resume point too
         if name == "last":
             self._saved_at = (self.state.attempts, self.state.epoch)
         # keep one previous good `last` to fall back on if this one is damaged later
         previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
         discarded = save_checkpoint(self.state_dict(), self.ckpt_dir / f"{name}.pt", previous)
         if discarded is not None:
-            self._warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
-
-    def resume_candidates(self) -> list[Path]:
-        """Newest first. `best` is saved with the same full state as `last`, at the validation
-        that improved, so it is a resume point of last resort: the steps after it are redone."""
-        return [self.ckpt_dir / name for name in ("last.pt", "last.prev.pt", "best.pt")]
+            self.warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
 
     def resume(self, path: str | Path) -> None:
-        ckpt = load_checkpoint(path, map_location=self.device)
-        try:
-            if json.loads(ckpt["variables"]) != list(self.train_data.variables):
-                raise CheckpointError(f"{path}: checkpoint was trained on other variables")
-            self.model.load_state_dict(ckpt["model"])
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-            self.scaler.load_state_dict(ckpt["scaler"])
-            state = TrainState(**ckpt["trainer"], history=json.loads(ckpt["history"]))
-            torch.set_rng_state(ckpt["rng"].cpu())
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"{path}: not a checkpoint of this model and data "
-                                  f"({type(exc).__name__}: {first_line(exc)})") from None
-        self.state = state
-        self.state.stop_reason = None  # a resumed run may go further (e.g. a larger max_steps)
-
-    def resume_latest(self) -> Path | None:
-        """Resume from the newest readable checkpoint of ``resume_candidates``; None (start
-        fresh) when the run has none yet. Damaged checkpoints are reported and skipped; if all are
-        damaged, stop rather than overwrite them with a fresh run."""
-        damaged = []
-        for path in self.resume_candidates():
-            if not path.exists():
-                continue
-            try:
-                self.resume(path)
-            except CheckpointError as exc:
-                self._warn(f"{exc}; trying an older checkpoint")
-                damaged.append(path)
-                continue
-            if path != self.resume_candidates()[0]:
-                self._warn(f"{self.resume_candidates()[0]} is missing or damaged; resumed from "
-                           f"the older checkpoint {path} (step {self.state.step})")
-            return path
-        if damaged:
-            raise CheckpointError(f"no usable checkpoint in {self.ckpt_dir} (all damaged); move "
-                                  f"them away to start afresh or pass --resume FILE")
-        self._warn(f"no checkpoint in {self.ckpt_dir} yet; starting fresh")
-        return None
+        """Continue from checkpoint ``path`` (``fit`` goes on from its step)."""
+        load_state(self, path)
 
     # -- one optimizer step -------------------------------------------------------------------
     def batch(self, indices) -> Batch:
@@ -276,32 +207,15 @@ class Trainer:
 
         ``noise_seeds``: reseed torch before each micro-batch (``fit`` does); None draws from the
         current RNG stream. Under torchrun this rank runs micro-batches rank, rank + W, ...;
-        each loss is divided by the global count and the sums are all-reduced."""
-        o, n = self.cfg.optim, len(micro_batches)
+        each loss is divided by the global count and the sums are all-reduced. ``self.hooks``
+        see each micro-batch, its loss and then the gradients (no-ops unless a test set some)."""
+        o = self.cfg.optim
         self.model.train()
-        fault = self.opt.fault_steps.get(self.state.attempts + 1, "")
-        kind, _, value = fault.partition(":")
-        bad = float(value or "nan")
-        sums = torch.zeros(len(LOSS_KEYS) + 1, device=self.device)  # loss terms, then events
-        for i in range(self.rank, n, self.world):
-            if noise_seeds is not None:
-                torch.manual_seed(noise_seeds[i])
-            batch = self.batch(micro_batches[i])
-            if kind == "input":
-                batch.values[0] = bad
-            with precision_context(o.precision, self.device):
-                out = self.model(batch, step=self.state.step)
-                loss = out.loss * bad if kind == "loss" else out.loss
-                self.scaler.scale(loss / n).backward()
-            terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
-            sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
-            sums[-1] += batch.event_mask.sum()  # a device add: no host sync per micro-batch
+        sums = self._forward_backward(micro_batches, noise_seeds)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        grads = [p.grad for p in params if p.grad is not None]
-        if kind == "grad" and grads:
-            grads[0].view(-1)[0] = bad
+        self.hooks.on_grads(self, params)
         if self.world > 1:
-            sums = self._all_reduce_grads(params, sums)
+            sums = all_reduce_grads(params, sums)
         self.scaler.unscale_(self.optimizer)
         clip = o.gradient_clip_val if o.gradient_clip_val > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
@@ -318,6 +232,33 @@ class Trainer:
                       lr=self.optimizer.param_groups[0]["lr"],
                       beta=self.model.beta_at(self.state.step))
         finite = math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])
+        self._update(finite)
+        record.update(step=self.state.step, epoch=self.state.epoch, skipped=self.state.skipped,
+                      finite=finite, events=int(values[-1]))
+        return record
+
+    def _forward_backward(self, micro_batches: list[np.ndarray], noise_seeds: list[int] | None
+                          ) -> torch.Tensor:
+        """Forward/backward this rank's share of the micro-batches, accumulating ``p.grad``;
+        returns its part of the step's mean loss terms, then its event count, on the device."""
+        o, n = self.cfg.optim, len(micro_batches)
+        sums = torch.zeros(len(LOSS_KEYS) + 1, device=self.device)  # loss terms, then events
+        for i in range(self.rank, n, self.world):
+            if noise_seeds is not None:
+                torch.manual_seed(noise_seeds[i])
+            batch = self.batch(micro_batches[i])
+            self.hooks.on_batch(self, batch)
+            with precision_context(o.precision, self.device):
+                out = self.model(batch, step=self.state.step)
+                loss = self.hooks.on_loss(self, out.loss)
+                self.scaler.scale(loss / n).backward()
+            terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
+            sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
+            sums[-1] += batch.event_mask.sum()  # a device add: no host sync per micro-batch
+        return sums
+
+    def _update(self, finite: bool) -> None:
+        """Step the optimizer, scaler and schedule, or skip a non-finite step and count it."""
         if finite:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -331,29 +272,6 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += finite  # skipped steps do not advance the schedule or beta warm-up
         self.state.attempts += 1
-        record.update(step=self.state.step, epoch=self.state.epoch, skipped=self.state.skipped,
-                      finite=finite, events=int(values[-1]))
-        return record
-
-    def _all_reduce_grads(self, params: list, sums: torch.Tensor) -> torch.Tensor:
-        """Sum gradients and loss terms over ranks in one collective. A parameter keeps grad None
-        only if it got none on every rank (as in one process: AdamW skips it)."""
-        has = torch.tensor([p.grad is not None for p in params], dtype=sums.dtype,
-                           device=self.device)
-        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
-        flat = torch.cat([*(g.flatten() for g in grads), has, sums])
-        dist.all_reduce(flat)
-        offset = 0
-        for p, got in zip(params, flat[-len(params) - len(sums):-len(sums)].tolist()):
-            size = p.numel()
-            p.grad = flat[offset:offset + size].view_as(p).clone() if got else None
-            offset += size
-        return flat[-len(sums):]
-
-    def _any_rank(self, flag: bool) -> bool:
-        t = torch.tensor([float(flag)], device=self.device)
-        dist.all_reduce(t)
-        return bool(t.item())
 
     # -- validation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -418,18 +336,11 @@ class Trainer:
     def fit(self, resume_from: str | Path | None = None) -> dict:
         """Train until a limit; ``resume_from``: a checkpoint file, or "auto" for this run's
         newest readable one (none yet: start fresh)."""
-        resumed = False
-        if resume_from == "auto":
-            resumed = self.resume_latest() is not None
-        elif resume_from is not None:
-            self.resume(resume_from)
-            resumed = True
-        if self.world > 1:  # identical start on every rank, whatever each loaded
-            for t in self.model.state_dict().values():
-                dist.broadcast(t, 0)
+        resumed = resume_run(self, resume_from)
+        if self.world > 1:
+            broadcast_weights(self.model)  # identical start on every rank, whatever each loaded
         self._open_outputs(resumed)
-        o, st = self.cfg.optim, self.state
-        accum = o.gradient_accumulation_steps
+        st, accum = self.state, self.cfg.optim.gradient_accumulation_steps
         bar = tqdm(total=self.total_steps, initial=st.step, desc="train", unit="step",
                    disable=not (self.opt.progress and self.is_main), dynamic_ncols=True)
         started = time.perf_counter()
@@ -446,13 +357,7 @@ class Trainer:
                 self._log(record, time.perf_counter() - t0, sum(len(g) for g in group))
                 bar.update(int(record["finite"]))
                 bar.set_postfix(loss=f"{record['loss']:.4f}", gnorm=f"{record['grad_norm']:.3g}")
-                if st.consecutive_skips >= o.nonfinite_patience:
-                    st.stop_reason = (f"non-finite loss or gradients in {st.consecutive_skips} "
-                                      f"consecutive steps (last at step {st.step})")
-                    self._write_nonfinite_report(record)
-                elif record["finite"] and st.step % self.opt.checkpoint_every == 0 \
-                        and not self._final_validation_pending():
-                    self.save("last")
+                self._after_step(record)
             if st.micro >= len(batches):
                 st.epoch, st.micro = st.epoch + 1, 0
                 self._validate()
@@ -467,6 +372,18 @@ class Trainer:
             self._validate(final=True)
             self.save("last")  # the validation is part of the state a later --resume starts from
         return self._finish(time.perf_counter() - started)
+
+    def _after_step(self, record: dict) -> None:
+        """Stop after ``nonfinite_patience`` non-finite steps in a row (with a report), else
+        save `last` every ``checkpoint_every`` steps."""
+        st = self.state
+        if st.consecutive_skips >= self.cfg.optim.nonfinite_patience:
+            st.stop_reason = (f"non-finite loss or gradients in {st.consecutive_skips} "
+                              f"consecutive steps (last at step {st.step})")
+            self._write_nonfinite_report(record)
+        elif record["finite"] and st.step % self.opt.checkpoint_every == 0 \
+                and not self._final_validation_pending():
+            self.save("last")
 
     def _check_limits(self) -> str | None:
         """Set and return the stop reason once a limit is reached. Checked before each step, so
@@ -485,18 +402,19 @@ class Trainer:
     def _log(self, record: dict, seconds: float, patients: int) -> None:
         if self.on_step is not None:
             self.on_step(self, record)
-        if self.metrics is None:
+        files = self.files
+        if files.metrics is None:
             return
         # metrics.jsonl is deterministic (same seed -> same file); wall-clock goes to timing.jsonl
-        self.metrics.write({k: record[k] for k in ("step", "epoch", *LOSS_KEYS, "grad_norm",
-                                                   "applied_norm", "clipped", "lr", "beta",
-                                                   "skipped", "finite")})
-        self.timing.write({"step": record["step"], "seconds": seconds,
-                           "events_per_s": record["events"] / seconds,
-                           "patients_per_s": patients / seconds})
-        if self.tb is not None:
+        files.metrics.write({k: record[k] for k in ("step", "epoch", *LOSS_KEYS, "grad_norm",
+                                                    "applied_norm", "clipped", "lr", "beta",
+                                                    "skipped", "finite")})
+        files.timing.write({"step": record["step"], "seconds": seconds,
+                            "events_per_s": record["events"] / seconds,
+                            "patients_per_s": patients / seconds})
+        if files.tb is not None:
             for k in (*LOSS_KEYS, "grad_norm", "lr", "beta"):
-                self.tb.add_scalar(f"train/{k}", record[k], record["step"])
+                files.tb.add_scalar(f"train/{k}", record[k], record["step"])
 
     def _write_nonfinite_report(self, record: dict) -> None:
         if self.opt.out_dir is None or not self.is_main:
@@ -519,33 +437,5 @@ class Trainer:
                    "seconds": seconds}
         if self.opt.out_dir is not None and self.is_main:
             write_json(self.opt.out_dir / "summary.json", summary)
-            for sink in (self.metrics, self.timing, self.tb):
-                if sink is not None:
-                    sink.close()
+            self.files.close()
         return summary
-
-
-def checkpoint_bytes(model: torch.nn.Module) -> int:
-    """Rough size of one checkpoint: weights plus AdamW's two moments, in float32."""
-    return 3 * 4 * sum(p.numel() for p in model.parameters())
-
-
-def prepare_out_dir(out_dir: Path, checkpoint_size: int = 0) -> None:
-    """Create the run directory and prove it is writable, with room for the checkpoints (a
-    `last`, its previous copy and the one being written), before the first step."""
-    try:
-        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write_test"
-        with open(probe, "wb") as fh:
-            fh.write(b"\0" * 65536)
-            fh.flush()
-            os.fsync(fh.fileno())
-        probe.unlink()
-        free = shutil.disk_usage(out_dir).free
-    except OSError as exc:
-        raise TrainingError(f"{out_dir}: output directory is not writable ({exc.strerror})") \
-            from None
-    if free < 3 * checkpoint_size:
-        raise TrainingError(f"{out_dir}: not enough free space for checkpoints (needs about "
-                            f"{3 * checkpoint_size / 1e6:.1f} MB, {free / 1e6:.1f} MB free)")
-

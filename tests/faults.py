@@ -1,0 +1,56 @@
+"""Non-finite fault injection for the reliability tests, as step hooks (seqsetvae.train.hooks).
+
+``FaultHooks({3: "loss", 5: "grad:inf"})`` (or ``parse_faults("3=loss,5=grad:inf")``) puts NaN,
+or the value after the colon (nan, inf, -inf), into the inputs, the loss or one gradient of those
+optimizer-step attempts: 1-based, skipped steps included, i.e. the line numbers of metrics.jsonl.
+The attempt is read from the trainer's state, so it survives a kill and ``--resume``.
+"""
+
+from __future__ import annotations
+
+from seqsetvae.train.hooks import StepHooks
+
+KINDS = ("input", "loss", "grad")
+VALUES = ("", "nan", "inf", "-inf")
+
+
+class FaultHooks(StepHooks):
+    def __init__(self, faults: dict[int, str]):
+        for attempt, spec in faults.items():
+            kind, _, value = spec.partition(":")
+            if kind not in KINDS or value not in VALUES:
+                raise ValueError(f"fault at attempt {attempt}: unknown kind {spec!r}; choose "
+                                 f"{', '.join(KINDS)} (optionally :inf)")
+        self.faults = dict(faults)
+
+    def _fault(self, trainer, kind: str) -> float | None:
+        """The value to plant if this attempt has a fault of ``kind``, else None."""
+        planned, _, value = self.faults.get(trainer.state.attempts + 1, "").partition(":")
+        return float(value or "nan") if planned == kind else None
+
+    def on_batch(self, trainer, batch) -> None:
+        bad = self._fault(trainer, "input")
+        if bad is not None:
+            batch.values[0] = bad
+
+    def on_loss(self, trainer, loss):
+        bad = self._fault(trainer, "loss")
+        return loss if bad is None else loss * bad
+
+    def on_grads(self, trainer, params) -> None:
+        bad = self._fault(trainer, "grad")
+        grads = [p.grad for p in params if p.grad is not None]
+        if bad is not None and grads:
+            grads[0].view(-1)[0] = bad
+
+
+def parse_faults(spec: str) -> FaultHooks:
+    """"3=loss,5=grad:inf" -> FaultHooks; ValueError naming a malformed item."""
+    faults = {}
+    for item in filter(None, spec.strip().split(",")):
+        attempt, _, kind = item.partition("=")
+        try:
+            faults[int(attempt)] = kind.strip()
+        except ValueError:
+            raise ValueError(f"fault spec: {item!r} is not ATTEMPT=KIND") from None
+    return FaultHooks(faults)
