@@ -4,7 +4,8 @@ that reaches back up only hides a circle until someone moves it to the top of th
 The graph is read from the source (ast), so nothing is imported to draw it. An edge runs from a
 module to each module of the package it imports; ``from . import name`` points at the submodule
 when ``name`` is one, else at the package's ``__init__``. A submodule's implicit import of its
-parent package is not an edge: Python initialises parents first by design, not by our choice.
+parent package is not an edge: Python initialises parents first by design, not by our choice;
+nor is an import under ``if TYPE_CHECKING:``, which never runs (it names a type for annotations).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def import_graph(package_dir: Path) -> dict[str, set[str]]:
     graph = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _run_time_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -63,6 +64,23 @@ def import_graph(package_dir: Path) -> dict[str, set[str]]:
                 if target and target != name:
                     graph[name].add(target)
     return graph
+
+
+def _run_time_nodes(tree: ast.AST):
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -88,6 +106,13 @@ def test_the_graph_sees_imports_inside_functions():
     graph = import_graph(PACKAGE_DIR)
     # cmd_data_synthetic imports the built-in datasets only when it runs
     assert "seqsetvae.data.builtin" in graph["seqsetvae.cli.data"]
+
+
+def test_annotation_only_imports_are_not_edges():
+    graph = import_graph(PACKAGE_DIR)
+    # hooks names the Trainer type for annotations; the trainer imports hooks
+    assert "seqsetvae.train.hooks" in graph["seqsetvae.train.trainer"]
+    assert "seqsetvae.train.trainer" not in graph["seqsetvae.train.hooks"]
 
 
 @pytest.mark.parametrize("planted", [

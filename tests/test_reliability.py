@@ -31,7 +31,7 @@ import torch
 
 from seqsetvae.cli import main
 from seqsetvae.train import hooks
-from seqsetvae.train.checkpoint import SLEEP_IN_SAVE_ENV, load_checkpoint
+from seqsetvae.train.checkpoint import load_checkpoint
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.trainer import RunOptions, Trainer
 
@@ -71,8 +71,7 @@ def train_argv(data: Path, out: Path, *more: str) -> list[str]:
     return ["train", "--data-dir", str(data), "--out", str(out), *RUN, *more]
 
 
-def _child(argv: list[str], faults: str, env: dict, log: str) -> None:
-    os.environ.update(env)
+def _child(argv: list[str], faults: str, log: str) -> None:
     hooks.install(parse_faults(faults))
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
@@ -80,10 +79,10 @@ def _child(argv: list[str], faults: str, env: dict, log: str) -> None:
     sys.exit(main(argv))
 
 
-def start(argv: list[str], out: Path, faults: str = "", **env) -> multiprocessing.Process:
+def start(argv: list[str], out: Path, faults: str = "") -> multiprocessing.Process:
     out.mkdir(parents=True, exist_ok=True)
     proc = FORK.Process(target=_child,
-                        args=(argv, faults, env, str(out.parent / f"{out.name}.log")))
+                        args=(argv, faults, str(out.parent / f"{out.name}.log")))
     proc.start()
     return proc
 
@@ -108,8 +107,8 @@ def kill_when(proc, ready, timeout: float = 120.0) -> bool:
     return proc.exitcode == -signal.SIGKILL
 
 
-def run_to_end(argv: list[str], out: Path, faults: str = "", **env) -> None:
-    proc = start(argv, out, faults, **env)
+def run_to_end(argv: list[str], out: Path, faults: str = "") -> None:
+    proc = start(argv, out, faults)
     proc.join(300)
     log = (out.parent / f"{out.name}.log").read_text()
     assert proc.exitcode == 0, log
@@ -160,7 +159,7 @@ def test_sigkill_at_random_points_then_resume_repeats_the_run_exactly(dataset, r
         for kill in range(1 + (trial % 3 == 1)):  # and some are killed again while resuming
             target = rng.randint(0, 8)
             jitter = rng.uniform(0, 0.05)
-            env = {SLEEP_IN_SAVE_ENV: "0.2"} if in_save else {}
+            faults = f"{FAULTS},sleep_in_save=0.2" if in_save else FAULTS
             tmp = out / "checkpoints" / ".last.pt.tmp"
             seen = lines(out / "metrics.jsonl") if kill else 0
             reached = {}
@@ -175,7 +174,7 @@ def test_sigkill_at_random_points_then_resume_repeats_the_run_exactly(dataset, r
                 return time.monotonic() - reached["at"] >= jitter
 
             argv = train_argv(dataset, out, *(["--resume"] if kill else []))
-            killed = kill_when(start(argv, out, FAULTS, **env), ready)
+            killed = kill_when(start(argv, out, faults), ready)
             kills.append(dict(lines=lines(out / "metrics.jsonl"), in_save=in_save and killed,
                               killed=killed, last_pt=(out / "checkpoints/last.pt").exists()))
         run_to_end(train_argv(dataset, out, "--resume"), out, FAULTS)
@@ -193,8 +192,9 @@ def test_sigkill_of_the_real_command_inside_a_checkpoint_write(dataset, referenc
     """The command line in a fresh interpreter, killed between writing a checkpoint and renaming
     it (last.pt rotated away to last.prev.pt): --resume falls back and repeats the run exactly."""
     out = tmp_path / "run"
-    env = {**os.environ, SLEEP_IN_SAVE_ENV: "2", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "tests.fault_launcher", FAULTS, *train_argv(dataset, out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "tests.fault_launcher"]
+    cmd = [*launcher, f"{FAULTS},sleep_in_save=2", *train_argv(dataset, out)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     tmp = out / "checkpoints" / ".last.pt.tmp"
@@ -207,9 +207,8 @@ def test_sigkill_of_the_real_command_inside_a_checkpoint_write(dataset, referenc
         time.sleep(0.01)
     assert proc.wait(60) == -signal.SIGKILL
     assert not (out / "checkpoints" / "last.pt").exists()  # killed between the two renames
-    env.pop(SLEEP_IN_SAVE_ENV)
-    done = subprocess.run([*cmd, "--resume"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([*launcher, FAULTS, *train_argv(dataset, out), "--resume"], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "resumed from the older checkpoint" in done.stderr and "last.pt" in done.stderr
     assert same_run(out, reference) == []

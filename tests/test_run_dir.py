@@ -21,12 +21,7 @@ import torch
 
 from seqsetvae.cli import main
 from seqsetvae.train import rundir
-from seqsetvae.train.checkpoint import (
-    SLEEP_IN_SAVE_ENV,
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-)
+from seqsetvae.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.resume import resume_latest
 from seqsetvae.train.trainer import RunOptions, Trainer
@@ -39,6 +34,7 @@ SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
 RUN = ["--config", "optimized", "--batch_size", "2", *SMALL, "--max-epochs", "100",
        "--checkpoint-every", "1", "--no-progress"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # two trainers share the cores without thrashing
+ROOT = Path(__file__).resolve().parents[1]  # `python -m tests.fault_launcher` runs from here
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +49,13 @@ def dataset(tmp_path_factory):
     return root
 
 
-def train_cmd(data: Path, out: Path, *more) -> list[str]:
-    return [sys.executable, "-m", "seqsetvae", "train", "--data_dir", str(data), "--out",
-            str(out), *RUN, *map(str, more)]
+def train_cmd(data: Path, out: Path, *more, sleep_in_save: float = 0) -> list[str]:
+    """The train command; ``sleep_in_save``: through the test launcher, with every checkpoint
+    write held that long between rotation and rename (tests/faults.py)."""
+    program = ["-m", "tests.fault_launcher", f"sleep_in_save={sleep_in_save}"] \
+        if sleep_in_save else ["-m", "seqsetvae"]
+    return [sys.executable, *program, "train", "--data_dir", str(data), "--out", str(out), *RUN,
+            *map(str, more)]
 
 
 def train(data: Path, out: Path, *more, skip_checks=True, **env) -> subprocess.CompletedProcess:
@@ -122,9 +122,10 @@ def test_a_second_trainer_is_refused_while_the_first_finishes(dataset, tmp_path)
     out = tmp_path / "run"
     lock = out / rundir.LOCK_NAME
     # a pause in each checkpoint write keeps the first trainer busy while the second starts
-    first = subprocess.Popen(train_cmd(dataset, out, "--max-steps", 12, "--skip-checks"),
-                             env={**ENV, SLEEP_IN_SAVE_ENV: "1"}, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(train_cmd(dataset, out, "--max-steps", 12, "--skip-checks",
+                                       sleep_in_save=1),
+                             env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     try:
         wait_for(lambda: lock.exists() and lock.read_text().strip(), first)
         second = train(dataset, out, "--max-steps", 1, "--resume")
@@ -169,8 +170,8 @@ def test_a_damaged_last_checkpoint_never_becomes_the_fallback(dataset, tmp_path)
     # resume, and stop the resumed run inside its first save, once that save has decided what
     # becomes the fallback (a pause in the write holds it there): the good fallback must survive
     resumed = subprocess.Popen(train_cmd(dataset, out, "--max-steps", 6, "--resume",
-                                         "--skip-checks"),
-                               env={**ENV, SLEEP_IN_SAVE_ENV: "60"}, stdout=subprocess.DEVNULL,
+                                         "--skip-checks", sleep_in_save=60),
+                               env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
         tmp = ckpt / ".last.pt.tmp"

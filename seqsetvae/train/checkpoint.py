@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
-# Test hook: seconds to sleep after the new file is complete and the old one rotated, before the
-# final rename, so a crash test can kill the process inside a checkpoint write. Unset: no sleep.
-SLEEP_IN_SAVE_ENV = "SEQSETVAE_FAULT_SLEEP_IN_SAVE"
 
 
 class CheckpointError(RuntimeError):
@@ -60,14 +56,15 @@ def content_crc(obj, crc: int = 0) -> int:
     return zlib.crc32(repr(obj).encode(), crc)
 
 
-def save_checkpoint(state: dict, path: str | Path, previous: str | Path | None = None
-                    ) -> CheckpointError | None:
+def save_checkpoint(state: dict, path: str | Path, previous: str | Path | None = None,
+                    before_rename: Callable[[], None] | None = None) -> CheckpointError | None:
     """Write ``state`` to ``path`` atomically; ``previous``: keep the replaced file under that name.
 
     The old file is only moved aside once the new one is complete and fsynced, so at every
     instant either ``path`` or ``previous`` holds a whole checkpoint. A replaced file that fails
     its integrity check is not kept: it would push a good ``previous`` out. Returns why it was
-    not kept, else None."""
+    not kept, else None. ``before_rename`` is called in the one window where ``path`` is absent
+    (the old file rotated, the new one not yet renamed): where a crash test aims."""
     path = Path(path)
     discarded = None
     if not all_finite(state["model"]) or not all_finite(state["optimizer"]):
@@ -83,8 +80,8 @@ def save_checkpoint(state: dict, path: str | Path, previous: str | Path | None =
             discarded = integrity_error(path)
             if discarded is None:
                 os.replace(path, previous)
-        if os.environ.get(SLEEP_IN_SAVE_ENV):
-            time.sleep(float(os.environ[SLEEP_IN_SAVE_ENV]))
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)  # make the renames themselves durable
         try:

@@ -1,5 +1,6 @@
 """Fixed points where a test can reach into a training step, e.g. to plant a NaN and check that
-the step is skipped. The default hooks do nothing, so the loop has no test-only branches.
+the step is skipped, or into a checkpoint write, to kill the process inside it. The default
+hooks do nothing, so the loop has no test-only branches.
 
 A Trainer calls the hooks it was given (``Trainer(..., hooks=...)``) or, without any, those
 installed process-wide when it was built: a test that runs the command line in a child process
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -34,6 +36,10 @@ class StepHooks:
     def on_grads(self, trainer: Trainer, params: list[torch.nn.Parameter]) -> None:
         """The parameters after this rank's backward passes, before the gradients are summed
         across ranks, unscaled and clipped; may edit ``p.grad`` in place."""
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """Checkpoint ``path`` is written and synced under a temporary name, the one it replaces
+        already moved aside, and not yet renamed into place: a crash here must be recoverable."""
 
 
 _installed = StepHooks()

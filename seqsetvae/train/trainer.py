@@ -189,7 +189,9 @@ class Trainer:
             self._saved_at = (self.state.attempts, self.state.epoch)
         # keep one previous good `last` to fall back on if this one is damaged later
         previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
-        discarded = save_checkpoint(self.state_dict(), self.ckpt_dir / f"{name}.pt", previous)
+        path = self.ckpt_dir / f"{name}.pt"
+        discarded = save_checkpoint(self.state_dict(), path, previous,
+                                    before_rename=lambda: self.hooks.on_checkpoint(self, path))
         if discarded is not None:
             self.warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
 
