@@ -3,7 +3,7 @@
 ``FaultHooks({3: "loss", 5: "grad:inf"})`` (or ``parse_faults("3=loss,5=grad:inf")``) puts NaN,
 or the value after the colon (nan, inf, -inf), into the inputs, the loss or one gradient of those
 optimizer-step attempts: 1-based, skipped steps included, i.e. the line numbers of metrics.jsonl.
-The attempt is read from the trainer's state, so it survives a kill and ``--resume``.
+The attempt is counted by the trainer's state, so it survives a kill and ``--resume``.
 ``sleep_in_save=SECONDS`` (in the spec: "sleep_in_save=2") holds every checkpoint write in its
 window between rotation and rename, so a test can kill the process there.
 """
@@ -28,27 +28,27 @@ class FaultHooks(StepHooks):
         self.faults = dict(faults)
         self.sleep_in_save = sleep_in_save
 
-    def _fault(self, trainer, kind: str) -> float | None:
+    def _fault(self, attempt: int, kind: str) -> float | None:
         """The value to plant if this attempt has a fault of ``kind``, else None."""
-        planned, _, value = self.faults.get(trainer.state.attempts + 1, "").partition(":")
+        planned, _, value = self.faults.get(attempt, "").partition(":")
         return float(value or "nan") if planned == kind else None
 
-    def on_batch(self, trainer, batch) -> None:
-        bad = self._fault(trainer, "input")
+    def on_batch(self, attempt, batch) -> None:
+        bad = self._fault(attempt, "input")
         if bad is not None:
             batch.values[0] = bad
 
-    def on_loss(self, trainer, loss):
-        bad = self._fault(trainer, "loss")
+    def on_loss(self, attempt, loss):
+        bad = self._fault(attempt, "loss")
         return loss if bad is None else loss * bad
 
-    def on_grads(self, trainer, params) -> None:
-        bad = self._fault(trainer, "grad")
+    def on_grads(self, attempt, params) -> None:
+        bad = self._fault(attempt, "grad")
         grads = [p.grad for p in params if p.grad is not None]
         if bad is not None and grads:
             grads[0].view(-1)[0] = bad
 
-    def on_checkpoint(self, trainer, path) -> None:
+    def on_checkpoint(self, path) -> None:
         time.sleep(self.sleep_in_save)
 
 

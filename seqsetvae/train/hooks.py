@@ -18,26 +18,25 @@ import torch
 
 if TYPE_CHECKING:
     from ..data.collate import Batch
-    from .trainer import Trainer
 
 
 class StepHooks:
-    """Called by ``Trainer.train_step``; ``trainer.state.attempts + 1`` is the current step
-    attempt (1-based, skipped steps included: the line number in metrics.jsonl)."""
+    """Called by the Trainer. ``attempt`` is the current optimizer-step attempt: 1-based, skipped
+    steps included (the line number in metrics.jsonl), the same after a kill and ``--resume``."""
 
-    def on_batch(self, trainer: Trainer, batch: Batch) -> None:
+    def on_batch(self, attempt: int, batch: Batch) -> None:
         """A micro-batch on the device, before the forward pass; may edit it in place."""
 
-    def on_loss(self, trainer: Trainer, loss: torch.Tensor) -> torch.Tensor:
+    def on_loss(self, attempt: int, loss: torch.Tensor) -> torch.Tensor:
         """A micro-batch's loss, before the backward pass; the returned loss is the one
         backpropagated and logged."""
         return loss
 
-    def on_grads(self, trainer: Trainer, params: list[torch.nn.Parameter]) -> None:
+    def on_grads(self, attempt: int, params: list[torch.nn.Parameter]) -> None:
         """The parameters after this rank's backward passes, before the gradients are summed
         across ranks, unscaled and clipped; may edit ``p.grad`` in place."""
 
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+    def on_checkpoint(self, path: Path) -> None:
         """Checkpoint ``path`` is written and synced under a temporary name, the one it replaces
         already moved aside, and not yet renamed into place: a crash here must be recoverable."""
 

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from .checkpoint import CheckpointError, first_line, load_checkpoint
+from .state import TrainState
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+
+class Trainer(Protocol):
+    """What resuming reads and replaces (``trainer.Trainer`` has it); named here so that this
+    module does not import the trainer that imports it."""
+
+    device: torch.device
+    ckpt_dir: Path
+    train_data: object  # PackedData: its ``variables`` must match the checkpoint's
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    state: TrainState
+
+    def warn(self, message: str) -> None: ...
 
 # `best` is saved with the same full state as `last`, at the validation that improved, so it is
 # a resume point of last resort: the steps after it are redone
@@ -51,8 +65,7 @@ def load_state(trainer: Trainer, path: str | Path) -> None:
         trainer.optimizer.load_state_dict(ckpt["optimizer"])
         trainer.scheduler.load_state_dict(ckpt["scheduler"])
         trainer.scaler.load_state_dict(ckpt["scaler"])
-        # the trainer's TrainState class (not imported here: trainer.py imports this module)
-        state = type(trainer.state)(**ckpt["trainer"], history=json.loads(ckpt["history"]))
+        state = TrainState(**ckpt["trainer"], history=json.loads(ckpt["history"]))
         torch.set_rng_state(ckpt["rng"].cpu())
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         if isinstance(exc, CheckpointError):

@@ -29,7 +29,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ from .metrics import auprc, auroc
 from .optim import build_optimizer, build_scheduler
 from .outputs import RunFiles, open_run_files
 from .resume import load_state, resume_run
+from .state import TrainState
 
 LOSS_KEYS = ("loss", "recon", "kl", "kl_objective", "cls")
 
@@ -68,20 +69,6 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = False
     max_sets: int | None = None  # keep each patient's latest sets (bounds memory)
-
-
-@dataclass
-class TrainState:
-    step: int = 0  # optimizer steps taken
-    epoch: int = 0
-    micro: int = 0  # micro-batches consumed in the current epoch
-    attempts: int = 0  # train steps run, skipped ones included (= lines in metrics.jsonl)
-    skipped: int = 0  # steps skipped for non-finite loss or gradients
-    consecutive_skips: int = 0
-    best_val: float = math.inf
-    bad_validations: int = 0  # validations since the best one (early stopping)
-    stop_reason: str | None = None
-    history: list = field(default_factory=list)  # validation records
 
 
 def precision_context(precision: str, device: torch.device):
@@ -191,7 +178,7 @@ class Trainer:
         previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
         path = self.ckpt_dir / f"{name}.pt"
         discarded = save_checkpoint(self.state_dict(), path, previous,
-                                    before_rename=lambda: self.hooks.on_checkpoint(self, path))
+                                    before_rename=lambda: self.hooks.on_checkpoint(path))
         if discarded is not None:
             self.warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
 
@@ -215,7 +202,7 @@ class Trainer:
         self.model.train()
         sums = self._forward_backward(micro_batches, noise_seeds)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.hooks.on_grads(self, params)
+        self.hooks.on_grads(self.state.attempts + 1, params)
         if self.world > 1:
             sums = all_reduce_grads(params, sums)
         self.scaler.unscale_(self.optimizer)
@@ -249,10 +236,10 @@ class Trainer:
             if noise_seeds is not None:
                 torch.manual_seed(noise_seeds[i])
             batch = self.batch(micro_batches[i])
-            self.hooks.on_batch(self, batch)
+            self.hooks.on_batch(self.state.attempts + 1, batch)
             with precision_context(o.precision, self.device):
                 out = self.model(batch, step=self.state.step)
-                loss = self.hooks.on_loss(self, out.loss)
+                loss = self.hooks.on_loss(self.state.attempts + 1, out.loss)
                 self.scaler.scale(loss / n).backward()
             terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
             sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
