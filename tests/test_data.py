@@ -252,3 +252,26 @@ def test_embeddings_are_read_by_variable_name(tmp_path):
                                                               index=False)
     table = read_embeddings(tmp_path / "cached.csv")
     assert table.loc[["a", "b"], "e0"].tolist() == [2.0, 1.0]
+
+
+@pytest.mark.parametrize("bad", [1.5, "abc"])
+def test_the_loader_refuses_a_set_index_that_is_not_a_whole_number(synthetic_dir, tmp_path, bad):
+    """The validator's schema check calls it an error; the loader used to take 1.5 as a key of
+    its own and read text as a missing key (minute grouping)."""
+    from seqsetvae.validation import validate_dataset
+
+    frames = [pd.read_parquet(f).assign(patient_id=f.stem, split="train")
+              for f in sorted((synthetic_dir / "train").glob("*.parquet"))[:3]]
+    events = pd.concat(frames, ignore_index=True)
+    events["set_index"] = (events["minute"] // 60).astype(int).astype(object)
+    events.loc[4, "set_index"] = bad
+    events.to_csv(tmp_path / "events.csv", index=False)
+    source = DataSource.resolve(events=tmp_path / "events.csv",
+                                params_map_path=synthetic_dir / "stats.csv",
+                                label_path=synthetic_dir / "oc.csv")
+    pid = events.loc[4, "patient_id"]
+    with pytest.raises(DataError, match=rf"events.csv \(patient {pid}\): column 'set_index' .*"
+                                        rf"not whole numbers, first {bad!r}.*table rows 4$"):
+        source.load("train")
+    schema = validate_dataset(source, splits=("train",), checks=["schema"]).errors
+    assert any("'set_index' must be an integer" in f.message for f in schema)

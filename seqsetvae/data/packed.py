@@ -20,6 +20,7 @@ from .rules import (
     keyed_in_part,
     label_rows,
     not_finite,
+    not_integer,
     numbers,
     positions_in,
     set_key,
@@ -152,10 +153,19 @@ def _set_keys(ev: pd.DataFrame, patient_code: np.ndarray, pid_list,
 
     A patient file without set_index, in a dataset where other files have it, groups by minute;
     reading its missing keys as keys of their own would make every event a set. A patient with
-    set_index on some rows only is refused (``rules.keyed_in_part``)."""
+    set_index on some rows only is refused (``rules.keyed_in_part``), as is a set_index that is
+    not a whole number (``rules.not_integer``)."""
     minute = ev["minute"].to_numpy(np.float64)
     if "set_index" not in ev.columns:
         return minute
+    bad = not_integer(ev["set_index"])
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        pid, value = ev["patient_id"].iloc[first], ev["set_index"].iloc[first]
+        value = value.item() if hasattr(value, "item") else value  # numpy scalar: as written
+        raise DataError(f"{table.sources.get(pid, pid)}: column 'set_index' has {bad.sum()} "
+                        f"value(s) that are not whole numbers, first {value!r} (patient {pid}); "
+                        f"table rows {preview(ev.index[bad])}")
     idx = numbers(ev["set_index"])
     partly = keyed_in_part(patient_code, ~np.isnan(idx))
     mixed = sorted({pid_list[c] for c in np.unique(patient_code[partly])})

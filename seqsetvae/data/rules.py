@@ -58,6 +58,13 @@ def steps_back(group: np.ndarray, time: np.ndarray) -> np.ndarray:
     return back
 
 
+def not_integer(set_index: pd.Series) -> np.ndarray:
+    """A set_index is a whole number, or empty (the row is then keyed by its minute): a
+    fractional key would split a set, and a text key would silently fall back to the minute."""
+    num = numbers(set_index)
+    return ~(set_index.isna().to_numpy() | (~np.isnan(num) & (num == np.floor(num))))
+
+
 def set_key(set_index: np.ndarray, minute: np.ndarray) -> np.ndarray:
     """Each row's set key: its set_index where given (not NaN), else its minute. The rows of a
     patient that share a key form one set, wherever they sit in the file."""

@@ -11,7 +11,7 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from ..data.errors import preview
 from ..data.io import SPLITS
-from ..data.rules import not_finite, numbers
+from ..data.rules import not_finite, not_integer, numbers, repeated
 from .base import MAX_FINDINGS, Finding, RawData, error, is_text, numeric_like
 
 CHECK = "schema"
@@ -22,8 +22,11 @@ def _is_number(s: pd.Series) -> pd.Series:
 
 
 def _is_integer(s: pd.Series) -> pd.Series:
-    num = pd.to_numeric(s, errors="coerce")
-    return s.isna() | (num.notna() & (num == np.floor(num)))
+    return pd.Series(~not_integer(s), index=s.index)
+
+
+def _is_unique(s: pd.Series) -> pd.Series:
+    return pd.Series(~repeated(s.astype(str)), index=s.index)
 
 
 def _is_finite(s: pd.Series) -> pd.Series:
@@ -33,6 +36,7 @@ def _is_finite(s: pd.Series) -> pd.Series:
 NUMBER = pa.Check(_is_number, error="a number")
 TEXT = pa.Check(is_text, error="a non-empty string")
 INTEGER = pa.Check(_is_integer, error="an integer")
+UNIQUE = pa.Check(_is_unique, error="unique")
 FINITE = pa.Check(_is_finite, error="a finite number")
 
 
@@ -49,7 +53,7 @@ def events_schema(patient_col: str | None = None, split_col: str | None = None):
 
 
 def stats_schema():
-    return pa.DataFrameSchema({"variable": pa.Column(checks=TEXT, unique=True),
+    return pa.DataFrameSchema({"variable": pa.Column(checks=[TEXT, UNIQUE]),
                                "mean": pa.Column(checks=FINITE), "std": pa.Column(checks=FINITE)},
                               name="stats")
 
