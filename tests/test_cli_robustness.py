@@ -2,7 +2,7 @@
 unreadable and wrong-kind paths, files that are not what the flag expects, invalid ``--set``
 values, unknown presets and unwritable outputs.
 
-Each must exit with the documented status (seqsetvae/cli.py: 2 for unusable input, 1 for data
+Each must exit with the documented status (seqsetvae/cli/main.py: 2 for unusable input, 1 for data
 errors and for a ``train`` run that cannot go on), print one line on stderr that names the culprit
 and no traceback, and leave nothing behind: no output, no temporary file, inputs untouched.
 The processes are independent, so they run two at a time.
