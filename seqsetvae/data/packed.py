@@ -138,13 +138,24 @@ def _check_finite(ev: pd.DataFrame, table: EventTable) -> None:
         num = numbers(ev[col])
         bad = not_finite(num)
         if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            pid = ev["patient_id"].iloc[first]
-            rows = ev.index[bad]
-            raise DataError(f"{table.sources.get(pid, pid)}: column {col!r} has {bad.sum()} "
-                            f"non-finite or non-numeric value(s), first {ev[col].iloc[first]} "
-                            f"(patient {pid}); table rows {preview(rows)}")
+            raise _rows_error(ev, bad, col, "non-finite or non-numeric value(s)", table)
         ev[col] = num  # numeric from here on (no-op when already float)
+
+
+def _rows_error(ev: pd.DataFrame, bad: np.ndarray, col: str, what: str, table: EventTable,
+                show=str) -> DataError:
+    """The loader's error for rows of ``col`` that break a rule: the file and patient of the
+    first, its value, and every table row."""
+    first = int(np.flatnonzero(bad)[0])
+    pid = ev["patient_id"].iloc[first]
+    return DataError(f"{table.sources.get(pid, pid)}: column {col!r} has {bad.sum()} {what}, "
+                     f"first {show(ev[col].iloc[first])} (patient {pid}); table rows "
+                     f"{preview(ev.index[bad])}")
+
+
+def _as_written(value) -> str:
+    """A cell as the user wrote it: 1.5 or 'abc', not a numpy scalar's repr."""
+    return repr(value.item() if hasattr(value, "item") else value)
 
 
 def _set_keys(ev: pd.DataFrame, patient_code: np.ndarray, pid_list,
@@ -160,12 +171,8 @@ def _set_keys(ev: pd.DataFrame, patient_code: np.ndarray, pid_list,
         return minute
     bad = not_integer(ev["set_index"])
     if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        pid, value = ev["patient_id"].iloc[first], ev["set_index"].iloc[first]
-        value = value.item() if hasattr(value, "item") else value  # numpy scalar: as written
-        raise DataError(f"{table.sources.get(pid, pid)}: column 'set_index' has {bad.sum()} "
-                        f"value(s) that are not whole numbers, first {value!r} (patient {pid}); "
-                        f"table rows {preview(ev.index[bad])}")
+        raise _rows_error(ev, bad, "set_index", "value(s) that are not whole numbers", table,
+                          show=_as_written)
     idx = numbers(ev["set_index"])
     partly = keyed_in_part(patient_code, ~np.isnan(idx))
     mixed = sorted({pid_list[c] for c in np.unique(patient_code[partly])})
