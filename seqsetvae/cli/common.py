@@ -5,6 +5,7 @@ imports it and nothing imports back."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -14,6 +15,13 @@ from ..data import DataError, DataSource
 
 ARGS_ERROR = 2  # unusable input: a flag, a path, a file that is not what the flag expects
 DATA_ERROR = 1  # the data has errors (check-data, train's checks before the first step)
+RUN_ERROR = 1  # a train run could not go on (run directory, damaged checkpoint, full disk)
+
+
+def fail(args, message, code: int) -> int:
+    """The one-line error every command prints (stderr), naming the command; returns ``code``."""
+    print(f"seqsetvae {args.command}: error: {message}", file=sys.stderr)
+    return code
 
 
 def positive_int(text: str) -> int:

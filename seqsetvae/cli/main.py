@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..data.errors import DataError
 from ..train.checkpoint import CheckpointError
 from . import check_data, compare, config, data, diagnose, train
-from .common import ARGS_ERROR
+from .common import ARGS_ERROR, fail
 
 COMMANDS = (config, data, train, diagnose, compare, check_data)  # each has register(subparsers)
 
@@ -60,11 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def fail(args, message, code: int) -> int:
-    print(f"seqsetvae {args.command}: error: {message}", file=sys.stderr)
-    return code
 
 
 def os_error_line(exc: OSError) -> str:

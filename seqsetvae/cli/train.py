@@ -15,10 +15,13 @@ from ..train import rundir
 from ..train.checkpoint import CheckpointError
 from ..train.trainer import RunOptions, Trainer, TrainingError
 from .common import (
+    ARGS_ERROR,
+    RUN_ERROR,
     add_config_flags,
     add_data_source_flags,
     data_source,
     default_device,
+    fail,
     flag,
     format_finding,
     positive_int,
@@ -51,8 +54,8 @@ def validate_or_exit(source) -> None:
 
 def cmd_train(args) -> int:
     if args.resume is not None and args.overwrite:
-        return usage_error("--resume continues the run in --out, --overwrite moves it aside: "
-                           "give one of them")
+        return fail(args, "--resume continues the run in --out, --overwrite moves it aside: "
+                    "give one of them", ARGS_ERROR)
     cfg = resolved_config(args)
     overrides = {k: getattr(args, k) for k in ("batch_size", "max_epochs", "precision")
                  if getattr(args, k) is not None}
@@ -62,15 +65,9 @@ def cmd_train(args) -> int:
                           overwrite=args.overwrite) as run_dir:
             return train_in(run_dir, cfg, args)
     except rundir.RunDirError as exc:
-        return usage_error(str(exc))
+        return fail(args, exc, ARGS_ERROR)
     except rundir.NotWritable as exc:
-        print(f"seqsetvae train: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def usage_error(message: str) -> int:
-    print(f"seqsetvae train: error: {message}", file=sys.stderr)
-    return 2
+        return fail(args, exc, RUN_ERROR)
 
 
 def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
@@ -93,12 +90,9 @@ def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
             print(f"moved the previous run in {args.out} to {aside}", file=sys.stderr)
         summary = trainer.fit(resume_from=args.resume)
     except (TrainingError, CheckpointError) as exc:
-        print(f"seqsetvae train: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, exc, RUN_ERROR)
     except OSError as exc:  # e.g. the disk filled up mid-run
-        print(f"seqsetvae train: error: {exc.filename or args.out}: {exc.strerror or exc}",
-              file=sys.stderr)
-        return 1
+        return fail(args, f"{exc.filename or args.out}: {exc.strerror or exc}", RUN_ERROR)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
