@@ -1,5 +1,5 @@
-"""Sessions: tests, stability (device x precision), stability_diff, data_checks, bench, bench_gate,
-lint.
+"""Sessions: tests, stability (device x precision), stability_diff, gate_calibration, data_checks,
+bench, bench_gate, lint.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
 and the package once, and no session downloads torch again.
@@ -52,7 +52,8 @@ def stability(session, device, precision):
 def stability_diff(session):
     """Is the working tree less stable than REF? ``nox -s stability_diff -- REF`` (default main;
     more arguments go to `seqsetvae compare`): a paired A/B of the two code versions on the
-    built-in synthetic data with the quick profile; fails when any statistic is worse.
+    built-in synthetic data with the quick profile, seeds added in blocks while a statistic is
+    undecided; fails when a gating statistic is worse (speed has its own verdict).
     Report: .stability/diff/report.md, written to be pasted as a pull-request comment.
     Not in the default list: it compares two versions, which CI decides per pull request."""
     ref, *more = session.posargs or ["main"]
@@ -62,6 +63,18 @@ def stability_diff(session):
         session.run("python", "-m", "seqsetvae", "compare", "--against", ref, "--data_dir", data,
                     "--ground_truth", "--profile", "quick", "--out", ".stability/diff",
                     "--fail_on_worse", "--no_progress", *more)
+
+
+@nox.session
+def gate_calibration(session):
+    """The before-merge gate's two error rates, measured at `stability_diff`'s setting: false
+    alarms on A/A comparisons of a neutral corpus, detection of a regression corpus, and the
+    speed verdict's rates (about an hour on 2 cores). Writes .stability/gate/ and the
+    package's seqsetvae/stability/gate_calibration.json, which reports quote. Not in the
+    default list."""
+    os.makedirs(".stability/gate", exist_ok=True)
+    session.run("pytest", "stability_suite/test_gate_calibration.py", "-q", "-p",
+                "no:cacheprovider", "--gate-calibration=.stability/gate", *session.posargs)
 
 
 @nox.session

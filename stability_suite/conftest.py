@@ -44,6 +44,8 @@ def pytest_addoption(parser):
     g.addoption("--stability-report", default=None, help="write the figures to this JSON file")
     g.addoption("--kill-matrix", default=None,
                 help="write the fault x property matrix (Markdown) to this file")
+    g.addoption("--gate-calibration", default=None, metavar="DIR",
+                help="measure the before-merge gate's error rates (long); figures go to DIR")
 
 
 def pytest_configure(config):

@@ -18,10 +18,11 @@ import torch
 from ..config import ConfigError, load_config
 from ..stability import gitref
 from ..stability.ab import Request, run_ab
-from ..stability.abstats import compare_config
+from ..stability.abstats import config_changes, gate, statistic_values
 from ..stability.runs import PROFILES, profile_config
+from ..stability.sequential import Design
+from ..stability.speed import SLOWER, UNMEASURED, SpeedDesign, speed_verdict
 from ..stability.variability import MIN_POINTS
-from ..stability.verdicts import ALPHA
 from .common import (
     add_data_source_flags,
     data_name,
@@ -33,7 +34,8 @@ from .common import (
 
 DEFAULT_CONFIGS = ["baseline", "optimized"]  # compare: the first is the reference
 DEFAULT_AB_CONFIGS = ["optimized"]  # --against: the config the guide recommends
-WORSE_EXIT = 1  # --fail_on_worse: some statistic is worse than REF
+WORSE_EXIT = 1  # --fail_on_worse / --fail_on_slower: the working tree is worse than REF
+DEFAULT_MAX_SEEDS = 18  # --against: the seed cap of the sequential design
 
 
 def at_least_two(text: str) -> int:
@@ -97,6 +99,11 @@ def cmd_against(args) -> int:
         raise ConfigError("--matched_lr compares configs with each other; it does not combine "
                           "with --against")
     profile = chosen_profile(args)
+    design = sequential_design(args)
+    if 0 < args.timed_rounds < 3:
+        raise ConfigError(f"--timed_rounds {args.timed_rounds}: a speed verdict needs at least "
+                          "3 rounds (0 switches it off)")
+    speed = SpeedDesign(args.timed_rounds, args.timed_steps) if args.timed_rounds else None
     repo = gitref.package_repo()
     commit = gitref.resolve(repo, args.against)
     gitref.require_entry_point(repo, args.against, commit)
@@ -105,15 +112,47 @@ def cmd_against(args) -> int:
         print(f"note: the working tree has uncommitted changes ({len(dirty)} path(s)); "
               "comparing it as it is", flush=True)
     request = Request(data=data_request(args), configs=config_specs(args.configs),
-                      profile=profile, seeds=tuple(range(args.seeds)),
+                      profile=profile, seeds=tuple(range(design.looks()[0])),
                       precision=args.precision, device=default_device(args))
     workers = args.workers or min(2, os.cpu_count() or 1)
     ref_label = f"{args.against} ({commit[:7]})"
-    runs = run_ab(repo, commit, ref_label, request, workers, args.out,
-                         progress=not args.no_progress)
-    summary = write(args, request, workers, (commit, ref_label), (repo, dirty), runs)
+
+    def next_seeds(runs) -> int | None:
+        outcome = gate(*values(runs, request.profile), design)
+        return None if outcome["complete"] else outcome["next_seeds"]
+
+    runs, rounds = run_ab(repo, commit, ref_label, request, workers, args.out, next_seeds,
+                          speed, progress=not args.no_progress)
+    summary = write(args, request, workers, (commit, ref_label), (repo, dirty), runs,
+                    gate(*values(runs, request.profile), design),
+                    speed_result(rounds, speed))
     print_summary(summary, args.out)
-    return WORSE_EXIT if summary["worse"] and args.fail_on_worse else 0
+    failed = (summary["worse"] and args.fail_on_worse) or \
+        (summary["speed"]["verdict"] == SLOWER and args.fail_on_slower)
+    return WORSE_EXIT if failed else 0
+
+
+def sequential_design(args) -> Design:
+    cap = args.max_seeds or max(DEFAULT_MAX_SEEDS, args.seeds)
+    if cap < args.seeds:
+        raise ConfigError(f"--max_seeds {cap} is below the first block (--seeds {args.seeds})")
+    return Design(block=args.seeds, max_seeds=cap)
+
+
+def values(runs: dict, profile) -> tuple[dict, dict, list[int]]:
+    """REF's and the working tree's per-seed statistics per config label, and the seeds."""
+    sides = [{name: statistic_values([r.trace for r in side], profile)
+              for name, side in runs[key].items()} for key in ("ref", "working_tree")]
+    first = next(iter(runs["ref"].values()))
+    return sides[0], sides[1], [r.trace.seed for r in first]
+
+
+def speed_result(rounds: dict | None, speed: SpeedDesign | None) -> dict:
+    if speed is None:
+        return {"verdict": UNMEASURED, "why": "timed rounds were switched off (--timed_rounds 0)"}
+    if rounds is None:
+        return {"verdict": UNMEASURED, "why": "REF predates the timed rounds"}
+    return speed_verdict(rounds["ref"], rounds["working_tree"], speed)
 
 
 def data_request(args) -> dict:
@@ -145,15 +184,20 @@ def config_specs(configs: list[str] | None) -> dict[str, str]:
 
 
 def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tuple[Path, list],
-          runs: dict) -> dict:
+          runs: dict, outcome: dict, speed: dict) -> dict:
     # matplotlib loads only when a report is made
     from ..stability.abreport import side_properties, write_ab_report
 
     (commit, ref_label), (repo, dirty) = ref, tree
+    used = outcome["seeds_used"]
     configs, plots = {}, {}
     for name in request.configs:
-        ref_runs, tree_runs = runs["ref"][name], runs["working_tree"][name]
-        configs[name] = {**compare_config(ref_runs, tree_runs, request.profile, ALPHA),
+        ref_runs, tree_runs = runs["ref"][name][:used], runs["working_tree"][name][:used]
+        configs[name] = {**outcome["configs"][name],
+                         "numerically_identical": all(a.fingerprint == b.fingerprint
+                                                      for a, b in zip(ref_runs, tree_runs)),
+                         "config_changes": config_changes(ref_runs[0].config,
+                                                          tree_runs[0].config),
                          "properties": {
                              "ref": side_properties(ref_runs, args.ground_truth),
                              "working_tree": side_properties(tree_runs, args.ground_truth)}}
@@ -164,9 +208,10 @@ def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tupl
                              "uncommitted": dirty},
             "data": data_name(args),
             "profile": request.profile.name, "steps": request.profile.steps,
-            "seeds": list(request.seeds), "alpha": ALPHA, "device": request.device,
-            "precision": request.precision, "workers": workers,
-            "ground_truth": args.ground_truth}
+            "seeds": list(range(used)), "gate": {k: v for k, v in outcome.items()
+                                                 if k not in ("configs", "worse")},
+            "device": request.device, "precision": request.precision, "workers": workers,
+            "ground_truth": args.ground_truth, "speed": speed}
     return write_ab_report(args.out, meta, configs, plots)
 
 
@@ -176,7 +221,11 @@ def print_summary(summary: dict, out: Path) -> None:
         for s in c["statistics"]:
             where = f"{name}: " if many else ""
             print(f"{where}{s['label']}: {s['verdict']}")
-    ref = summary["ref"]["name"]
+    ref, gate_info = summary["ref"]["name"], summary["gate"]
+    speed = summary["speed"]
+    print(f"speed: {speed['verdict']}" + (f" (time x{speed['time_ratio']:.3f})"
+                                           if "time_ratio" in speed else ""))
+    print(f"seeds used: {gate_info['seeds_used']} ({gate_info['stop']})")
     if summary["worse"]:
         print(f"WORSE than {ref} on: " + ", ".join(summary["worse"]))
     elif summary["numerically_identical"]:
@@ -198,9 +247,19 @@ def register(sub) -> None:
          help="compare the working tree with REF (a git revision of this repository) on the "
               "same data, configs, profile and seeds, statistic by statistic")
     flag(p, "--fail_on_worse", action="store_true",
-         help=f"with --against: exit {WORSE_EXIT} when any statistic is worse than REF")
+         help=f"with --against: exit {WORSE_EXIT} when any gating statistic is worse than REF")
+    flag(p, "--fail_on_slower", action="store_true",
+         help=f"with --against: exit {WORSE_EXIT} when the working tree is slower than REF")
     flag(p, "--seeds", type=at_least_two, default=6,
-         help="paired seeds (at least 2; the paired test can reach alpha 0.05 from 5)")
+         help="paired seeds (at least 2); with --against: the seeds of each block")
+    flag(p, "--max_seeds", type=at_least_two,
+         help=f"with --against: add blocks of --seeds seeds while a gating statistic is "
+              f"undecided, up to this many (default: {DEFAULT_MAX_SEEDS}; equal to --seeds: "
+              "one block)")
+    flag(p, "--timed_rounds", type=int, default=SpeedDesign.rounds,
+         help="with --against: timed rounds per side for the speed verdict (0: none)")
+    flag(p, "--timed_steps", type=positive_int, default=SpeedDesign.steps,
+         help="with --against: optimizer steps per timed round")
     flag(p, "--out", type=Path, required=True)
     flag(p, "--profile", choices=sorted(PROFILES), default="quick")
     flag(p, "--steps", type=positive_int, help="optimizer steps per run (default: the profile's)")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from tqdm.auto import tqdm
 from ..config import ConfigError
 from .abrun import FAILED_INPUT, PROTOCOL
 from .collapse import PosteriorHealth
-from .gitref import ENTRY_MODULE, checkout
+from .gitref import ENTRY_MODULE, TIMING_MODULE, TIMING_PATH, checkout
 from .runs import Profile, RunTrace, build_trace
+from .speed import SpeedDesign, round_order
 
 
 class WorkerError(ConfigError):
@@ -66,13 +68,33 @@ class Request:
 
 
 def run_ab(repo: Path, ref_commit: str, ref_label: str, request: Request, workers: int,
-           log_dir: Path, progress: bool = True) -> dict[str, dict[str, list[SideRun]]]:
-    """Both sides' runs: side key ("ref", "working_tree") -> config label -> SideRuns in seed
-    order."""
+           log_dir: Path, next_seeds: Callable[[dict], int | None], speed: SpeedDesign | None,
+           progress: bool = True) -> tuple[dict[str, dict[str, list[SideRun]]], dict | None]:
+    """Both sides' runs, block by block: after each block ``next_seeds(runs)`` says how many
+    seeds the verdict needs (None: it is settled). Returns side key ("ref", "working_tree") ->
+    config label -> SideRuns in seed order, and the timed rounds (None when not asked for, or
+    when REF predates them)."""
     with checkout(repo, ref_commit) as tree:
         sides = [Side("ref", ref_label, tree), Side("working_tree", "working tree", repo)]
-        records = run_workers(sides, request, workers, log_dir, progress)
-    return {side.key: side_runs(side, records[side.key], request) for side in sides}
+        records: dict[str, list[dict]] = {side.key: [] for side in sides}
+        done, target = 0, len(request.seeds)
+        with tqdm(total=target * len(sides) * len(request.configs), desc="runs", unit="run",
+                  disable=not progress) as bar:
+            while target is not None:
+                block = run_workers(sides, request, list(range(done, target)), workers,
+                                    log_dir, bar)
+                for key, found in block.items():
+                    records[key] += found
+                done = target
+                runs = {side.key: side_runs(side, records[side.key], request) for side in sides}
+                target = next_seeds(runs)
+                if target is not None:
+                    bar.total = target * len(sides) * len(request.configs)
+                    bar.refresh()
+        rounds = None
+        if speed is not None and has_timing(tree):
+            rounds = time_sides(sides, request, speed, log_dir, progress)
+    return runs, rounds
 
 
 def plan(sides: list[Side], seeds, workers: int) -> list[tuple[Side, list[int]]]:
@@ -115,18 +137,16 @@ class Live:
             proc.wait()
 
 
-def run_workers(sides: list[Side], request: Request, workers: int, log_dir: Path,
-                progress: bool) -> dict[str, list[dict]]:
-    jobs = plan(sides, request.seeds, workers)
+def run_workers(sides: list[Side], request: Request, seeds: list[int], workers: int,
+                log_dir: Path, bar) -> dict[str, list[dict]]:
+    jobs = plan(sides, seeds, workers)
     live = Live()
-    total = len(sides) * len(request.seeds) * len(request.configs)
     results: dict[str, list[dict]] = {side.key: [] for side in sides}
-    with tempfile.TemporaryDirectory(prefix="seqsetvae-ab-") as tmp, \
-            tqdm(total=total, desc="runs", unit="run", disable=not progress) as bar:
+    with tempfile.TemporaryDirectory(prefix="seqsetvae-ab-") as tmp:
         pool = ThreadPoolExecutor(max(1, workers))
-        futures = {pool.submit(run_worker, side, request.for_side(side, seeds),
+        futures = {pool.submit(run_worker, side, request.for_side(side, part),
                                Path(tmp) / f"{side.key}-{i}.log", log_dir, live, bar): side
-                   for i, (side, seeds) in enumerate(jobs)}
+                   for i, (side, part) in enumerate(jobs)}
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in done:  # the first failure ends every job, finished or not
@@ -140,14 +160,20 @@ def run_workers(sides: list[Side], request: Request, workers: int, log_dir: Path
     return results
 
 
-def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
-               bar) -> list[dict]:
+def side_env(side: Side) -> dict:
+    """The environment of a side's worker: its own checkout first on the import path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(side.root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return env
+
+
+def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
+               bar) -> list[dict]:
     with open(log, "w") as err:
-        proc = live.start([sys.executable, "-m", ENTRY_MODULE], cwd=side.root, env=env,
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = live.start([sys.executable, "-m", ENTRY_MODULE], cwd=side.root,
+                          env=side_env(side), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=err, text=True)
         results = []
         try:
             proc.stdin.write(json.dumps(request))
@@ -166,6 +192,54 @@ def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
     if len(results) != expected:
         raise WorkerError(f"{side.label}: its worker sent {len(results)} of {expected} runs")
     return results
+
+
+def has_timing(root: Path) -> bool:
+    """Whether a checkout can serve timed rounds (revisions before them cannot)."""
+    return (root / TIMING_PATH).is_file()
+
+
+def time_sides(sides: list[Side], request: Request, speed: SpeedDesign, log_dir: Path,
+               progress: bool) -> dict[str, list[float]]:
+    """Seconds of each side's timed rounds, the sides taking turns (speed.round_order)."""
+    live = Live()
+    timing = {"steps": speed.steps, "seed": 0}
+    seconds: dict[str, list[float]] = {side.key: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="seqsetvae-timing-") as tmp:
+        logs = [open(Path(tmp) / f"{side.key}.log", "w") for side in sides]
+        try:
+            procs = [live.start([sys.executable, "-m", TIMING_MODULE], cwd=side.root,
+                                env=side_env(side), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+                     for side, log in zip(sides, logs)]
+            for side, proc in zip(sides, procs):
+                request_line = {**request.for_side(side, [0]), "timing": timing}
+                proc.stdin.write(json.dumps(request_line) + "\n")
+            for side, proc, log in zip(sides, procs, logs):
+                answer(side, proc, log, log_dir)  # loaded and warmed up
+            turns = round_order(speed.rounds)
+            for i in tqdm(turns, desc="timed rounds", unit="round", disable=not progress):
+                side, proc, log = sides[i], procs[i], logs[i]
+                proc.stdin.write("round\n")
+                seconds[side.key].append(float(answer(side, proc, log, log_dir)["seconds"]))
+        finally:
+            live.stop()
+            for log in logs:
+                log.close()
+    return seconds
+
+
+def answer(side: Side, proc: subprocess.Popen, log, log_dir: Path) -> dict:
+    """The next line a timing worker writes, or its failure."""
+    line = proc.stdout.readline()
+    if not line:
+        status = proc.wait()
+        log.flush()
+        raise worker_failure(side, status, Path(log.name), log_dir)
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        raise WorkerError(f"{side.label}: its timing worker wrote {line[:80]!r}") from None
 
 
 def parse_result(side: Side, line: str) -> dict:

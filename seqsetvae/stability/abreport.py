@@ -15,7 +15,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..fileio import atomic_write_text, write_json  # noqa: E402
-from .abstats import BETTER, IDENTICAL, SAME, UNMEASURED, WORSE  # noqa: E402
+from .abstats import (  # noqa: E402
+    BETTER,
+    IDENTICAL,
+    SAME,
+    UNDECIDED,
+    UNMEASURED,
+    WITHIN,
+    WORSE,
+)
+from .calibration import calibration_lines  # noqa: E402
 from .report import (  # noqa: E402
     plot_grad_norms,
     plot_losses,
@@ -39,7 +48,7 @@ def verdict_lists(configs: dict) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {WORSE: [], BETTER: []}
     for name, c in configs.items():
         for s in c["statistics"]:
-            if s["verdict"] in found:
+            if s["verdict"] in found and s["gates"]:
                 found[s["verdict"]].append(f"{name}: {s['label']}" if many else s["label"])
     return found
 
@@ -62,16 +71,28 @@ def write_ab_report(out: Path, meta: dict, configs: dict, plots: dict) -> dict:
 
 
 def headline(summary: dict) -> str:
-    ref = f"`{summary['ref']['name']}`"
+    ref, gate = f"`{summary['ref']['name']}`", summary["gate"]
+    seeds = f"{gate['seeds_used']} seeds, {gate['stop']}"
     if summary["worse"]:
         return (f"**Worse than {ref}** on {len(summary['worse'])} statistic(s): "
-                + ", ".join(summary["worse"]) + ".")
+                + ", ".join(summary["worse"]) + f" ({seeds}).")
     if summary["numerically_identical"]:
         return (f"**The working tree is {IDENTICAL_LINE}** ({ref}): every per-step loss, "
                 "gradient norm and statistic of every seed is exactly equal (every difference "
-                "is 0.0); only the wall-clock speed is measured anew.")
+                f"is 0.0; {seeds}); only the wall-clock speed is measured anew.")
     better = f"; better on: {', '.join(summary['better'])}" if summary["better"] else ""
-    return f"**No statistic is worse than {ref}**{better}."
+    return f"**No statistic is worse than {ref}**{better} ({seeds})."
+
+
+def speed_line(summary: dict) -> str:
+    speed = summary["speed"]
+    if speed["verdict"] == "not measured":
+        return f"**Speed**: not measured ({speed.get('why', 'too few timed rounds')})."
+    return (f"**Speed**: {speed['verdict']}; the working tree's training step takes "
+            f"×{speed['time_ratio']:.3f} [{speed['ci_low']:.3f}, {speed['ci_high']:.3f}] of "
+            f"REF's time (steps per second ×{speed['steps_per_second_ratio']:.3f}) over "
+            f"{speed['rounds']} timed rounds per side; detectable from "
+            f"×{speed['resolution']:.3f}. Speed is judged apart from stability.")
 
 
 def lost_properties(summary: dict) -> list[str]:
@@ -87,7 +108,7 @@ def lost_properties(summary: dict) -> list[str]:
 def render(summary: dict) -> str:
     ref = summary["ref"]
     lines = [f"## Stability A/B: working tree vs `{ref['name']}` ({ref['commit'][:10]})", "",
-             headline(summary), ""]
+             headline(summary), "", speed_line(summary), ""]
     lost = lost_properties(summary)
     if lost:
         lines += [f"Stability properties that hold on `{ref['name']}` but not on the working "
@@ -98,7 +119,9 @@ def render(summary: dict) -> str:
         lines += verdict_table(c["statistics"], ref["name"]) + [""]
     lines += [f"{ref['name']} and working tree: median over seeds {format_seeds(summary)} "
               "(the spread: SD over seeds); change: working tree against "
-              f"{ref['name']}, with its 95% paired bootstrap CI.", ""]
+              f"{ref['name']}, with its 95% paired CI; detectable: the smallest worse change "
+              "this comparison would have called worse (80% power), so read \"no detectable "
+              "change\" with it; decided: seeds at the look that settled the statistic.", ""]
     lines += setup_section(summary) + method_section(summary)
     for name, c in summary["configs"].items():
         lines += detail_section(name, c, ref["name"])
@@ -106,13 +129,26 @@ def render(summary: dict) -> str:
 
 
 def verdict_table(statistics: list[dict], ref_name: str) -> list[str]:
-    lines = [f"| statistic | {ref_name} | working tree | change | verdict |",
-             "|---|---|---|---|---|"]
+    lines = [f"| statistic | {ref_name} | working tree | change | detectable | decided | "
+             "verdict |", "|---|---|---|---|---|---|---|"]
     for s in statistics:
-        verdict = f"**{s['verdict']}**" if s["verdict"] == WORSE else s["verdict"]
+        verdict = f"**{s['verdict']}**" if s["verdict"] == WORSE and s["gates"] else s["verdict"]
+        if not s["gates"]:
+            verdict += " (reported, not gated)"
+        decided = f"{s['decided_at']} seeds" if s.get("decided_at") else "-"
         lines.append(f"| {s['label']} | {fmt(s, s['ref_summary'])} | "
-                     f"{fmt(s, s['tree_summary'])} | {fmt_change(s)} | {verdict} |")
+                     f"{fmt(s, s['tree_summary'])} | {fmt_change(s)} | {fmt_resolution(s)} | "
+                     f"{decided} | {verdict} |")
     return lines
+
+
+def fmt_resolution(s: dict) -> str:
+    if "resolution" not in s:
+        return "-"
+    r = s["resolution"]
+    if s["scale"] != "difference":
+        return f"×{r:.3g}"
+    return f"{points(r)} pp" if s["percent"] else f"{r:+.3g}"
 
 
 def fmt(s: dict, value: float) -> str:
@@ -173,19 +209,30 @@ def setup_section(summary: dict) -> list[str]:
 
 
 def method_section(summary: dict) -> list[str]:
-    alpha = summary["alpha"]
+    gate = summary["gate"]
+    design = gate["design"]
     first = next(iter(summary["configs"].values()))["statistics"]
+    looks = ", ".join(map(str, gate["looks"]))
     lines = ["### How the verdicts are made", "",
-             f"Seed by seed (paired). **worse**: a one-sided Wilcoxon signed-rank test finds the "
-             f"working tree worse (p < {alpha}), the 95% paired bootstrap CI of the change "
-             "excludes no change, and the change reaches the minimal effect below. **better**: "
-             "the same in the other direction. **identical**: every seed's value is exactly "
-             "equal. Ratios are geometric means of per-seed ratios; differences are means of "
-             "per-seed differences. With n seeds the smallest attainable p is 0.5^n "
-             f"({len(summary['seeds'])} seeds: {0.5 ** len(summary['seeds']):.3g}).", "",
-             "| statistic | worse when | minimal effect that counts as worse |",
-             "|---|---|---|"]
-    lines += [f"| {s['label']} | {s['worse_when']} | {fmt_min_effect(s)} |" for s in first]
+             f"Seed by seed (paired), in blocks of {design['block']} seeds: the gate looks after "
+             f"each block (at {looks} seeds) and stops once the verdict is settled. Per "
+             "statistic, a one-sided paired t-test on the per-seed changes (log ratios or "
+             f"differences). The {gate['family']} gating statistics are corrected together with "
+             f"Holm's procedure at each look, and the family-wise rate {design['alpha']} is "
+             f"split over the looks ({gate['alpha_per_look']:.4g} each), so the chance that "
+             "any statistic of a harmless change is called worse at any look stays at most "
+             f"{design['alpha']}. **worse**: Holm-adjusted p below the look's level and the "
+             f"change reaches the minimal effect below. **{WITHIN}**: the one-sided "
+             f"{1 - design['futility']:.0%} bound of the change stays short of the minimal "
+             "effect. **better**: worse mirrored (reported). **no detectable change**: "
+             "undecided at the cap. **undecided**: the gate stopped on a worse statistic "
+             "first. Ratios are geometric means of per-seed ratios; differences are means of "
+             "per-seed differences.", ""]
+    lines += calibration_lines(summary) + [""]
+    lines += ["| statistic | worse when | minimal effect that counts as worse | gates |",
+              "|---|---|---|---|"]
+    lines += [f"| {s['label']} | {s['worse_when']} | {fmt_min_effect(s)} | "
+              f"{'yes' if s['gates'] else 'no (reported)'} |" for s in first]
     return lines + [""]
 
 
@@ -195,15 +242,19 @@ def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
         lines += ["Resolved config fields that differ between the sides:", ""]
         lines += [f"* `{d['field']}`: {d['ref']!r} -> {d['tree']!r}" for d in c["config_changes"]]
         lines.append("")
-    lines += ["| statistic | p (worse) | p (better) | seeds used | per-seed "
-              f"{ref_name} -> working tree |", "|---|---|---|---|---|"]
+    lines += ["| statistic | p (worse) | Holm-adjusted | p (better) | seeds used | per-seed "
+              f"{ref_name} -> working tree |", "|---|---|---|---|---|---|"]
     for s in c["statistics"]:
         p_worse = f"{s['p_worse']:.3g}" if "p_worse" in s else "-"
+        adjusted = s.get("p_worse_adjusted")
+        adjusted = f"{adjusted:.3g}" if s["gates"] and adjusted == adjusted and \
+            adjusted is not None else "-"
         p_better = f"{s['p_better']:.3g}" if "p_better" in s else "-"
         pairs = s.get("pairs", len(s["seeds"]))
         per_seed = "; ".join(f"{fmt(s, a)} -> {fmt(s, b)}"
                              for a, b in zip(s["ref_values"], s["tree_values"]))
-        lines.append(f"| {s['label']} | {p_worse} | {p_better} | {pairs} | {per_seed} |")
+        lines.append(f"| {s['label']} | {p_worse} | {adjusted} | {p_better} | {pairs} | "
+                     f"{per_seed} |")
     props = c["properties"]
     lines += ["", "Stability properties per side (the stability suite's verdicts):", "",
               f"| property | {ref_name} | working tree |", "|---|---|---|"]
@@ -216,7 +267,7 @@ def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
 
 
 VERDICT_COLOURS = {WORSE: "tab:red", BETTER: "tab:green", IDENTICAL: "0.4", SAME: "black",
-                   UNMEASURED: "0.6"}
+                   WITHIN: "0.3", UNDECIDED: "0.5", UNMEASURED: "0.6"}
 
 
 def plot_paired(statistics: list[dict], ref_label: str, path: Path) -> None:

@@ -44,14 +44,19 @@ def check_origin(expected_root: str) -> None:
         raise RuntimeError(f"imported seqsetvae from {here}, expected {expected_root}")
 
 
-def serve(request: dict, out) -> None:
+def load(request: dict):
+    """This checkout's view of a request: the train and valid splits and the profile."""
     check_origin(request["root"])
     src = DataSource.resolve(**request["data"])
     stats, labels = src.stats(), src.labels()
     train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
     if request["profile"] not in PROFILES:
         raise ConfigError(f"this checkout has no profile {request['profile']!r}")
-    profile = dataclasses.replace(PROFILES[request["profile"]], steps=request["steps"])
+    return train, valid, dataclasses.replace(PROFILES[request["profile"]], steps=request["steps"])
+
+
+def serve(request: dict, out) -> None:
+    train, valid, profile = load(request)
     for label, spec in request["configs"].items():
         cfg = profile_config(spec, profile, precision=request["precision"])
         for seed in request["seeds"]:

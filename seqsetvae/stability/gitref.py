@@ -22,6 +22,9 @@ from ..config import ConfigError
 # the module each side of an A/B runs; a REF without it predates `compare --against`
 ENTRY_MODULE = "seqsetvae.stability.abrun"
 ENTRY_PATH = "seqsetvae/stability/abrun.py"
+# the timed rounds of the speed verdict; a REF without them gets no speed verdict
+TIMING_MODULE = "seqsetvae.stability.abtiming"
+TIMING_PATH = "seqsetvae/stability/abtiming.py"
 
 
 class RevisionError(ConfigError):

@@ -34,6 +34,18 @@ def within_run_noise(probe_losses, warmup_steps: int) -> float:
     return float(np.std(np.diff(tail - trend), ddof=1))
 
 
+def one_sided_t_tests(changes) -> tuple[float, float, float, float]:
+    """Paired changes (one per seed or round): (mean, standard error, p that the mean change is
+    above 0, p that it is below 0), one-sided one-sample t-tests."""
+    w = np.asarray(changes, dtype=float)
+    n, mean = len(w), float(w.mean())
+    se = float(w.std(ddof=1) / np.sqrt(n))
+    if se == 0.0:  # every pair moved by exactly the same amount
+        return mean, 0.0, float(mean <= 0), float(mean >= 0)
+    t = mean / se
+    return mean, se, float(stats.t.sf(t, n - 1)), float(stats.t.cdf(t, n - 1))
+
+
 def min_attainable_p(n: int) -> float:
     """Smallest one-sided p-value an exact signed-rank (or sign) test can give on n pairs: the
     chance that all n signs agree. A control with min_attainable_p(n) >= alpha cannot fail."""
@@ -80,13 +92,19 @@ def _paired(candidate, reference) -> tuple[np.ndarray, np.ndarray]:
 
 def paired_bootstrap_ci(statistic, n: int, n_resamples: int, confidence: float,
                         random_state: int) -> tuple[float, float]:
-    """Percentile interval of statistic(indices) over seed indices resampled with replacement
-    (pairs stay together); resamples where the statistic is undefined are dropped."""
-    rng = np.random.default_rng(random_state)
-    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_resamples)])
-    values = values[np.isfinite(values)]
+    """Percentile interval of ``statistic(indices)`` over seed indices resampled with replacement
+    (pairs stay together). ``indices`` is an [n_resamples, n] matrix, one resample per row, and
+    ``statistic`` returns one value per row; rows where it is undefined are dropped."""
+    values = bootstrap_values(statistic, n, n_resamples, random_state)
     tail = (1 - confidence) / 2 * 100
     return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def bootstrap_values(statistic, n: int, n_resamples: int, random_state: int) -> np.ndarray:
+    """The finite values of ``statistic`` over paired resamples (see paired_bootstrap_ci)."""
+    indices = np.random.default_rng(random_state).integers(0, n, (n_resamples, n))
+    values = np.asarray(statistic(indices), dtype=float)
+    return values[np.isfinite(values)]
 
 
 def compare_paired(candidate: list[float], reference: list[float], seeds: list[int],
@@ -101,7 +119,7 @@ def compare_paired(candidate: list[float], reference: list[float], seeds: list[i
     log_ratio = np.clip(np.log(cand / ref), -50.0, 50.0)
     p = float(stats.wilcoxon(log_ratio, alternative="less").pvalue) \
         if np.any(log_ratio != 0) else 1.0
-    lo, hi = paired_bootstrap_ci(lambda i: log_ratio[i].mean(), len(cand), n_resamples,
+    lo, hi = paired_bootstrap_ci(lambda i: log_ratio[i].mean(axis=1), len(cand), n_resamples,
                                  confidence, random_state)
     lo, hi = float(np.exp(lo)), float(np.exp(hi))
     return PairedComparison(
@@ -128,7 +146,7 @@ def compare_spread(candidate_finals: list[float], reference_finals: list[float],
 
     def log_sd_ratio(i):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(np.std(cand[i], ddof=1) / np.std(ref[i], ddof=1))
+            return np.log(np.std(cand[i], axis=1, ddof=1) / np.std(ref[i], axis=1, ddof=1))
 
     lo, hi = paired_bootstrap_ci(log_sd_ratio, len(cand), n_resamples, confidence, random_state)
     return PairedComparison(
