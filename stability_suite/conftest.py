@@ -46,6 +46,10 @@ def pytest_addoption(parser):
                 help="write the fault x property matrix (Markdown) to this file")
     g.addoption("--gate-calibration", default=None, metavar="DIR",
                 help="measure the before-merge gate's error rates (long); figures go to DIR")
+    g.addoption("--gate-streams", type=int, default=29,
+                help="gate calibration: noise-stream edits in the neutral corpus")
+    g.addoption("--gate-max-seeds", type=int, default=None,
+                help="gate calibration: the design's seed cap (default: the command's)")
 
 
 def pytest_configure(config):

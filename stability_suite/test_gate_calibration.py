@@ -38,8 +38,6 @@ from seqsetvae.stability.sequential import Design
 from seqsetvae.stability.speed import SLOWER, SpeedDesign
 
 CONFIG, PROFILE = "optimized", PROFILES["quick"]  # what `nox -s stability_diff` compares
-DESIGN = Design()  # the command's default blocks and cap
-NEUTRAL_STREAMS = 29  # noise-stream edits beside the rounding edits and the unchanged code
 REFS_PER_REGRESSION = 6  # neutral variants each regression is compared against
 SPEED_COMPARISONS = 10  # timed A/A and timed regression comparisons each
 MAX_FALSE_ALARMS = 0.05  # the goals of the gate, per comparison
@@ -47,6 +45,19 @@ MIN_DETECTION = 0.80
 
 pytestmark = pytest.mark.skipif("not config.getoption('--gate-calibration')",
                                 reason="the gate calibration runs in its own session")
+
+
+@pytest.fixture(scope="module")
+def design(pytestconfig) -> Design:
+    """The command's default blocks and cap (a smaller cap only for a quick trial)."""
+    cap = pytestconfig.getoption("--gate-max-seeds")
+    return Design() if cap is None else Design(max_seeds=cap)
+
+
+@pytest.fixture(scope="module")
+def neutral(pytestconfig) -> list:
+    """The unchanged code, the rounding edits and the noise-stream edits."""
+    return neutral_corpus(pytestconfig.getoption("--gate-streams"))
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +76,12 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def statistics(pool, data):
+def statistics(pool, data, neutral, design):
     """variant name -> {config: per-seed statistics} for seeds 0..cap-1."""
     train, valid = data
     base = profile_config(CONFIG, PROFILE)
-    variants = [*neutral_corpus(NEUTRAL_STREAMS), *REGRESSIONS]
-    seeds = range(DESIGN.max_seeds)
+    variants = [*neutral, *REGRESSIONS]
+    seeds = range(design.max_seeds)
     futures = {(v.name, s): pool.submit(("gate", v.name, s), variant_config(v, base), CONFIG,
                                         train, valid, PROFILE, s,
                                         functools.partial(variant, v.name))
@@ -80,10 +91,10 @@ def statistics(pool, data):
 
 
 @pytest.fixture(scope="module")
-def false_alarms(statistics):
-    neutral = [v.name for v in neutral_corpus(NEUTRAL_STREAMS)]
-    found = aa_outcomes([statistics[n] for n in neutral], list(range(DESIGN.max_seeds)), DESIGN)
-    k = len(neutral)
+def false_alarms(statistics, neutral, design):
+    names = [v.name for v in neutral]
+    found = aa_outcomes([statistics[n] for n in names], list(range(design.max_seeds)), design)
+    k = len(names)
     off = ~np.eye(k, dtype=bool)
     per_statistic: dict[str, int] = {}
     for labels in found["worse"].values():
@@ -91,7 +102,7 @@ def false_alarms(statistics):
             per_statistic[label] = per_statistic.get(label, 0) + 1
     return {**shared_pairs_rate(found["alarms"]), "independent": independent_rate(
         found["alarms"]), "by_statistic": per_statistic,
-        "alarm_pairs": [[neutral[i], neutral[j], labels]
+        "alarm_pairs": [[names[i], names[j], labels]
                         for (i, j), labels in found["worse"].items()],
         "seeds_used": float(found["seeds_used"][off].mean()),
         "seeds_used_histogram": dict(zip(*[a.tolist() for a in np.unique(
@@ -99,15 +110,15 @@ def false_alarms(statistics):
 
 
 @pytest.fixture(scope="module")
-def detection(statistics):
-    refs = [v.name for v in neutral_corpus(NEUTRAL_STREAMS)][:REFS_PER_REGRESSION]
-    seeds = list(range(DESIGN.max_seeds))
+def detection(statistics, neutral, design):
+    refs = [v.name for v in neutral][:REFS_PER_REGRESSION]
+    seeds = list(range(design.max_seeds))
     rows = []
     for r in REGRESSIONS:
-        outcomes = [gate(statistics[ref], statistics[r.name], seeds, DESIGN) for ref in refs]
+        outcomes = [gate(statistics[ref], statistics[r.name], seeds, design) for ref in refs]
         called = sorted({label for o in outcomes for _, label in o["worse"]})
         final = gate(statistics[refs[0]], statistics[r.name], seeds, Design(
-            block=DESIGN.max_seeds, max_seeds=DESIGN.max_seeds))["configs"][CONFIG]
+            block=design.max_seeds, max_seeds=design.max_seeds))["configs"][CONFIG]
         effect = {row["key"]: row.get("effect") for row in final["statistics"]}
         rows.append({"regression": r.name, "kind": r.kind, "what": r.what,
                      "expected": BY_KEY[r.expected].label,
@@ -169,7 +180,7 @@ def test_speed_verdict_rates(speed, record_figure):
     assert speed["false_alarms"] <= 1 and speed["detected"] >= 0.8 * speed["comparisons"], speed
 
 
-def test_write_the_calibration(false_alarms, detection, speed, out, statistics):
+def test_write_the_calibration(false_alarms, detection, speed, out, design):
     """The published figures: the package's gate_calibration.json (reports quote it), a table
     and a plot in the output folder."""
     detected = sum(r["detected"] * 2 > r["comparisons"] for r in detection)
@@ -177,7 +188,7 @@ def test_write_the_calibration(false_alarms, detection, speed, out, statistics):
         "date": datetime.date.today().isoformat(),
         "setting": {"data": "built-in synthetic data (seqsetvae data synthetic)",
                     "config": CONFIG, "profile": PROFILE.name,
-                    "design": dataclasses.asdict(DESIGN)},
+                    "design": dataclasses.asdict(design)},
         "false_alarms": false_alarms,
         "detection": {"rate": float(np.mean([r["detected"] / r["comparisons"]
                                              for r in detection])),
