@@ -29,6 +29,8 @@ from seqsetvae.stability.cluster import SCHEDULER_ENV, ClusterError, DaskBackend
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.runs import PROFILES, profile_config
 
+from .traces import numbers
+
 Client = pytest.importorskip("distributed").Client
 
 REPO = Path(seqsetvae.__file__).resolve().parents[1]
@@ -110,12 +112,6 @@ def fault_setup():
         yield functools.partial(faults.inject, FAULT)
     finally:
         sys.path.remove(suite)
-
-
-def numbers(trace) -> str:
-    """Every number of a trace but its wall time, NaN included, as canonical text."""
-    fields = {k: v for k, v in dataclasses.asdict(trace).items() if k != "seconds"}
-    return json.dumps(fields, sort_keys=True)
 
 
 def traces(pool: RunPool, data, setup) -> dict:

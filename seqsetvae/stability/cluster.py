@@ -58,11 +58,14 @@ class DaskBackend:
             raise ClusterError(f"scheduler {address}: the cluster backend needs Dask "
                                f"distributed ({INSTALL_HINT})") from None
         self.address = address
+        failure = None
         try:
             self.client = Client(address, timeout=connect_timeout, set_as_default=False)
         except (OSError, ValueError, TimeoutError) as exc:
-            gc.collect()  # the half-made client closes now, not with a traceback at exit
-            raise ClusterError(f"scheduler {address}: cannot connect: {exc}") from None
+            failure = str(exc)
+        if failure is not None:  # the traceback is gone, so the half-made client can go too:
+            gc.collect()  # it closes now, not with a traceback at exit
+            raise ClusterError(f"scheduler {address}: cannot connect: {failure}")
         try:
             self._check_workers(connect_timeout)
         except BaseException:

@@ -34,15 +34,15 @@ class RunProgress:
                 self._slowest = (seconds, label)
             self._read += read
             self._done += 1
+            self._show(refresh=False)
             self._bar.update(1)
-            self._show()
 
     @property
     def counts(self) -> dict:
         return {"submitted": self._submitted, "done": self._done, "read": self._read,
                 "failed": self._failed}
 
-    def _show(self) -> None:
+    def _show(self, refresh: bool = True) -> None:
         if self._bar.disable:
             return
         parts = [f"{self._submitted - self._done} left"]
@@ -52,7 +52,7 @@ class RunProgress:
             parts.append(f"{self._read} read from results")
         if self._failed:
             parts.append(f"{self._failed} failed")
-        self._bar.set_postfix_str(", ".join(parts), refresh=True)
+        self._bar.set_postfix_str(", ".join(parts), refresh=refresh)
 
     def close(self) -> None:
         self._bar.close()

@@ -56,13 +56,18 @@ def digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def source_digest(package_dir: Path) -> str:
+    """A hash of every Python file of a package, by relative path and content."""
+    files = sorted(package_dir.rglob("*.py"))
+    return digest(*(p for f in files
+                    for p in (f.relative_to(package_dir).as_posix().encode(), f.read_bytes())))
+
+
 @functools.cache
 def code_identity() -> dict:
-    """What trains a run: a hash of the package's source files, and the numeric libraries."""
-    files = sorted(PACKAGE_DIR.rglob("*.py"))
-    source = digest(*(p for f in files
-                      for p in (f.relative_to(PACKAGE_DIR).as_posix().encode(), f.read_bytes())))
-    return {"source": source, "torch": torch.__version__, "numpy": np.__version__}
+    """What trains a run: the package's source, and the numeric libraries."""
+    return {"source": source_digest(PACKAGE_DIR), "torch": torch.__version__,
+            "numpy": np.__version__}
 
 
 def record_job(cfg_flat: dict, config_name: str, train: PackedData, valid: PackedData,

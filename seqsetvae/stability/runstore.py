@@ -32,10 +32,15 @@ class StoreError(ConfigError):
 
 
 def data_identity(data: PackedData) -> str:
-    arrays = [np.ascontiguousarray(getattr(data, f.name)) for f in dataclasses.fields(data)
-              if f.name != "variables"]
-    return digest(json.dumps(data.variables).encode(),
-                  *(p for a in arrays for p in (f"{a.dtype}{a.shape}".encode(), a.tobytes())))
+    """A hash of the data's content (object arrays, such as patient ids, by their values)."""
+    parts = [json.dumps(data.variables).encode()]
+    for f in dataclasses.fields(data):
+        a = getattr(data, f.name)
+        if f.name != "variables":
+            content = (json.dumps(a.tolist()).encode() if a.dtype == object
+                       else np.ascontiguousarray(a).tobytes())
+            parts += [f"{f.name}:{a.dtype}{a.shape}".encode(), content]
+    return digest(*parts)
 
 
 def setup_identity(setup) -> dict | None:
