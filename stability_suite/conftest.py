@@ -147,6 +147,7 @@ def run_config(name: str, settings):
     return cfg.replace(lr=cfg.get("lr") * lr_factor) if lr_factor != 1.0 else cfg
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselect: queue only the runs of what runs
 def pytest_collection_modifyitems(config, items):
     config._selected_modules = {item.path.stem for item in items}
 
