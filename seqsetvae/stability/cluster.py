@@ -10,6 +10,7 @@ only here, so a plain install without the ``cluster`` extra runs everything else
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import sys
@@ -114,9 +115,9 @@ class DaskBackend:
     def submit(self, job: RunJob) -> Future:
         if job.setup is not None:
             self._ship(job.setup)
-        args = list(job.args())
-        args[2], args[3] = self._scattered(job.train), self._scattered(job.valid)
-        remote = self.client.submit(cluster_job, *args, pure=False)
+        here = dataclasses.replace(job, train=self._scattered(job.train),
+                                   valid=self._scattered(job.valid))
+        remote = self.client.submit(cluster_job, *here.args(), pure=False)
         self._pending.append(remote)
         local: Future = Future()
 

@@ -70,6 +70,9 @@ def code_identity() -> dict:
             "numpy": np.__version__}
 
 
+code_identity()  # taken on import, so an edit made while a long session runs is not claimed
+
+
 def record_job(cfg_flat: dict, config_name: str, train: PackedData, valid: PackedData,
                profile: Profile, seed: int, device: str = "cpu", setup=None) -> str:
     """Worker entry point: one traced run, returned as JSON text."""
