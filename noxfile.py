@@ -1,4 +1,5 @@
-"""Sessions: tests, stability (device x precision), stability_diff, gate_calibration, data_checks,
+"""Sessions: tests, stability (device x precision), stability_full, stability_diff,
+gate_calibration, data_checks,
 bench, bench_gate, lint.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
@@ -46,6 +47,21 @@ def stability(session, device, precision):
                 f"--device={device}", f"--precision={precision}",
                 f"--stability-report=.stability/{device}-{precision}.json",
                 f"--kill-matrix=.stability/kill_matrix-{device}.md", *session.posargs)
+
+
+@nox.session
+def stability_full(session):
+    """The suite at the full profile (true sizes and learning rates, 300 steps, 10 seeds), CPU
+    fp32 unless told otherwise (``-- --device=cuda``): for a nightly or release run. Every
+    finished run is kept in .stability/full/runs, so an interrupted session started again trains
+    only the runs it lacks; SEQSETVAE_SCHEDULER=tcp://host:8786 (or ``-- --scheduler=ADDRESS``)
+    sends the runs to a Dask cluster. Figures: .stability/full/report.json, kill matrix beside
+    it. Not in the default list: hours on a 2-core machine (README, "Scale-out")."""
+    os.makedirs(".stability/full", exist_ok=True)
+    session.run("pytest", "stability_suite", "-q", "-p", "no:cacheprovider", "--profile=full",
+                "--device=cpu", "--precision=fp32", "--results=.stability/full/runs",
+                "--progress", "--stability-report=.stability/full/report.json",
+                "--kill-matrix=.stability/full/kill_matrix.md", *session.posargs)
 
 
 @nox.session

@@ -7,15 +7,20 @@ seqsetvae.stability.verdicts; this suite holds the assertions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from seqsetvae.config import ConfigError
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
 from seqsetvae.fileio import write_json
+from seqsetvae.stability.cluster import SCHEDULER_ENV, default_scheduler
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.runs import PROFILES, profile_config
 
@@ -50,11 +55,28 @@ def pytest_addoption(parser):
                 help="gate calibration: noise-stream edits in the neutral corpus")
     g.addoption("--gate-max-seeds", type=int, default=None,
                 help="gate calibration: the design's seed cap (default: the command's)")
+    g.addoption("--scheduler", default=default_scheduler(), metavar="ADDRESS",
+                help=f"send the runs to this Dask scheduler (default: ${SCHEDULER_ENV}; "
+                     "unset: local worker processes)")
+    g.addoption("--results", default=None, metavar="DIR",
+                help="keep every finished run in DIR; a later session reads them back instead "
+                     "of training them again")
+    g.addoption("--progress", action="store_true",
+                help="show runs done, left and the slowest so far while the session runs")
+    g.addoption("--steps", type=int, default=None,
+                help="optimizer steps per run instead of the profile's (a shortened profile)")
+    g.addoption("--seeds", type=int, default=None,
+                help="the profile's first N seeds only (a shortened profile)")
 
 
 def pytest_configure(config):
     torch.set_num_threads(1)  # many small runs: one thread each is fastest and reproducible
     config._stability_figures = {}
+    if config.getoption("--progress", False):
+        # output capture is paused here; tests run captured, so the bar writes to a copy of
+        # the terminal's stderr taken now
+        config._progress_file = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+        config.add_cleanup(config._progress_file.close)
 
 
 def pytest_generate_tests(metafunc):
@@ -71,8 +93,17 @@ def settings(pytestconfig):
         pytest.skip("CUDA requested but no GPU is visible")
     if precision == "fp16" and device != "cuda":
         pytest.skip("fp16 needs CUDA")
-    return {"device": device, "precision": precision,
-            "profile": PROFILES[pytestconfig.getoption("--profile")]}
+    return {"device": device, "precision": precision, "profile": chosen_profile(pytestconfig)}
+
+
+def chosen_profile(pytestconfig):
+    profile = PROFILES[pytestconfig.getoption("--profile")]
+    steps, seeds = pytestconfig.getoption("--steps"), pytestconfig.getoption("--seeds")
+    if steps is not None:
+        profile = dataclasses.replace(profile, steps=steps)
+    if seeds is not None:
+        profile = dataclasses.replace(profile, seeds=profile.seeds[:seeds])
+    return profile
 
 
 def has_ground_truth(dataset: str) -> bool:
@@ -103,7 +134,15 @@ def load_dataset(tmp_path_factory, pytestconfig):
 
 @pytest.fixture(scope="session")
 def pool(pytestconfig, settings):
-    with RunPool(pytestconfig.getoption("--workers"), settings["device"]) as p:
+    try:
+        p = RunPool(pytestconfig.getoption("--workers"), settings["device"],
+                    scheduler=pytestconfig.getoption("--scheduler"),
+                    results=pytestconfig.getoption("--results"),
+                    progress=pytestconfig.getoption("--progress"),
+                    progress_file=getattr(pytestconfig, "_progress_file", None))
+    except ConfigError as exc:  # an unreachable scheduler, an unusable results folder
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    with p:
         yield p
 
 
@@ -114,6 +153,7 @@ def run_config(name: str, settings):
     return cfg.replace(lr=cfg.get("lr") * lr_factor) if lr_factor != 1.0 else cfg
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselect: queue only the runs of what runs
 def pytest_collection_modifyitems(config, items):
     config._selected_modules = {item.path.stem for item in items}
 

@@ -19,6 +19,7 @@ from ..config import ConfigError, load_config
 from ..stability import gitref
 from ..stability.ab import Request, run_ab
 from ..stability.abstats import config_changes, gate, statistic_values
+from ..stability.cluster import SCHEDULER_ENV, default_scheduler
 from ..stability.runs import PROFILES, profile_config
 from ..stability.sequential import Design
 from ..stability.speed import SLOWER, UNMEASURED, SpeedDesign, speed_verdict
@@ -60,6 +61,10 @@ def chosen_profile(args):
 
 def cmd_compare(args) -> int:
     if args.against is not None:
+        for name, value in (("--scheduler", args.scheduler), ("--results", args.results)):
+            if value is not None:
+                raise ConfigError(f"{name} serves plain compare; --against runs each side "
+                                  "from its own checkout on this machine")
         return cmd_against(args)
     # matplotlib loads only when a report is made
     from ..stability.report import run_configs, write_report
@@ -81,7 +86,8 @@ def cmd_compare(args) -> int:
             configs[label] = configs[name].replace(lr=ref_lr)
             pairs.append((label, reference))
     traces = run_configs(configs, train, valid, profile, range(args.seeds), device,
-                         progress=not args.no_progress, workers=args.workers)
+                         progress=not args.no_progress, workers=args.workers,
+                         scheduler=args.scheduler or default_scheduler(), results=args.results)
     summary = write_report(traces, profile, args.out, data_name(args), args.ground_truth, pairs)
     for c in summary["comparisons"]:
         print(c["verdict"])
@@ -273,5 +279,11 @@ def register(sub) -> None:
     flag(p, "--workers", type=positive_int, help="worker processes (default: 2 on CPU, 1 on CUDA; "
          "with --against: 2, one per side)")
     flag(p, "--threads", type=positive_int, default=1, help="torch intra-op threads")
+    flag(p, "--scheduler", metavar="ADDRESS",
+         help=f"send the runs to this Dask scheduler, e.g. tcp://host:8786 (default: "
+              f"${SCHEDULER_ENV}; unset: local worker processes)")
+    flag(p, "--results", type=Path, metavar="DIR",
+         help="keep every finished run in DIR; a rerun reads them back and trains only the "
+              "missing runs")
     flag(p, "--no_progress", action="store_true")
     p.set_defaults(func=cmd_compare)

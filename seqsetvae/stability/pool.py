@@ -1,48 +1,115 @@
-"""Where traced runs happen: spawned worker processes, one intra-op thread each, every
-(dataset, config, seed, fault) run once. Shared by the stability suite and `seqsetvae compare`."""
+"""Where traced runs happen, every (dataset, config, seed, fault) run once: spawned local worker
+processes (the embedded default), or a Dask cluster named by its scheduler's address
+(cluster.py). Shared by the stability suite and `seqsetvae compare`.
+
+Each run comes back as JSON text and its trace is rebuilt from it (runjob.py), whichever backend
+trained it; with a results folder every finished run is kept there and a later pool reads it
+back instead of training it again (runstore.py).
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 
 from ..config import Config
 from ..data.packed import PackedData
-from .runs import Profile, RunTrace, traced_run_job
+from .progress import RunProgress
+from .runjob import RunJob, parse_record, record_job, trace_of
+from .runs import Profile, RunTrace
+from .runstore import RunStore, run_key
 
 
-class RunPool:
+class LocalBackend:
     """``workers`` <= 1 runs inline (CUDA, or a single core); results do not depend on which
     process ran them, since every run is seeded from its own seed alone."""
 
-    def __init__(self, workers: int | None = None, device: str = "cpu"):
+    where = "a local worker"
+
+    def __init__(self, workers: int | None, device: str):
         if workers is None:
             workers = 1 if device == "cuda" else min(2, os.cpu_count() or 1)
-        self.device = device
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+
+    def submit(self, job: RunJob) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(record_job, *job.args())
+        done: Future = Future()
+        try:
+            done.set_result(record_job(*job.args()))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+class RunPool:
+    """``scheduler``: a Dask scheduler's address (None: local processes); ``results``: a folder
+    that keeps finished runs across pools; ``progress``: show a bar (on ``progress_file``)."""
+
+    def __init__(self, workers: int | None = None, device: str = "cpu",
+                 scheduler: str | None = None, results: str | Path | None = None,
+                 progress: bool = False, progress_file=None):
+        self.device = device
+        self._store = RunStore(results) if results is not None else None
+        if scheduler:
+            from .cluster import DaskBackend  # distributed is an optional dependency
+
+            self._backend = DaskBackend(scheduler)
+            self._where = f"scheduler {scheduler}"
+        else:
+            self._backend = LocalBackend(workers, device)
+            self._where = LocalBackend.where
+        self.progress = RunProgress(progress, progress_file)
         self._runs: dict[tuple, Future] = {}
 
     def submit(self, key: tuple, cfg: Config, name: str, train: PackedData, valid: PackedData,
                profile: Profile, seed: int, setup=None) -> Future:
         """Start the run named by ``key`` unless it was started before; returns its future."""
         if key not in self._runs:
-            args = (cfg.to_flat(), name, train, valid, profile, seed, self.device, setup)
-            if self._pool is not None:
-                self._runs[key] = self._pool.submit(traced_run_job, *args)
-            else:
-                done: Future = Future()
-                done.set_result(traced_run_job(*args))
-                self._runs[key] = done
+            job = RunJob(cfg.to_flat(), name, train, valid, profile, seed, self.device, setup)
+            self._runs[key] = self._start(job, "/".join(str(k) for k in key if k is not None))
         return self._runs[key]
+
+    def _start(self, job: RunJob, label: str) -> Future:
+        self.progress.submitted()
+        stored_key = run_key(job) if self._store is not None else None
+        out: Future = Future()
+        record = self._store.read(stored_key) if self._store is not None else None
+        if record is not None:
+            out.set_result(trace_of(record, job.profile))
+            self.progress.finished(label, record["seconds"], read=True)
+            return out
+
+        def finished(raw: Future) -> None:
+            try:
+                record = parse_record(raw.result(), self._where)
+                if self._store is not None:
+                    self._store.write(stored_key, record)
+                out.set_result(trace_of(record, job.profile))
+            except BaseException as exc:  # the caller sees it at result(); the bar counts it
+                self.progress.finished(label, None)
+                out.set_exception(exc)
+            else:
+                self.progress.finished(label, record["seconds"])
+
+        self._backend.submit(job).add_done_callback(finished)
+        return out
 
     def result(self, key: tuple) -> RunTrace:
         return self._runs[key].result()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+        try:
+            self._backend.close()
+        finally:
+            self.progress.close()
 
     def __enter__(self) -> RunPool:
         return self

@@ -15,7 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from ..fileio import atomic_write_text, write_json  # noqa: E402
 from .pool import RunPool  # noqa: E402
@@ -25,17 +24,17 @@ from .verdicts import ALPHA, RUN_PROPERTIES, run_findings  # noqa: E402
 
 
 def run_configs(configs: dict, train, valid, profile: Profile, seeds, device="cpu",
-                progress=True, workers: int | None = None) -> dict[str, list[RunTrace]]:
-    """``configs``: label -> Config (already at the profile's sizes and precision)."""
-    with RunPool(workers, device) as pool:
+                progress=True, workers: int | None = None, scheduler: str | None = None,
+                results: Path | None = None) -> dict[str, list[RunTrace]]:
+    """``configs``: label -> Config (already at the profile's sizes and precision);
+    ``scheduler``: a Dask scheduler's address instead of local workers; ``results``: a folder
+    that keeps finished runs, so a rerun trains only those missing."""
+    with RunPool(workers, device, scheduler=scheduler, results=results,
+                 progress=progress) as pool:
         futures = {(label, seed): pool.submit((label, seed), cfg, label, train, valid, profile,
                                               seed)
                    for label, cfg in configs.items() for seed in seeds}
-        traces: dict[str, list[RunTrace]] = {label: [] for label in configs}
-        for (label, _), future in tqdm(futures.items(), desc="runs", unit="run",
-                                       disable=not progress):
-            traces[label].append(future.result())
-    return traces
+        return {label: [futures[label, seed].result() for seed in seeds] for label in configs}
 
 
 def property_verdicts(runs: list[dict]) -> dict[str, str]:

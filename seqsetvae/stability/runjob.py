@@ -1,0 +1,95 @@
+"""One traced run as it travels between a worker and the pool: the job, and its result as JSON
+text (abrun.run_record's raw material, stamped with the code that trained it). Every backend and
+the results folder hand back the same text, and the trace is rebuilt from it as
+`compare --against` rebuilds a side's runs, so a run trained here, on a cluster or read from
+disk is one and the same trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config, ConfigError
+from ..data.packed import PackedData
+from .ab import side_run
+from .abrun import run_record
+from .runs import Profile, RunTrace, traced_run_job
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+class ForeignCodeError(ConfigError):
+    """A run came back trained by other code than this process runs."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything a worker needs for one traced run (the arguments of runs.traced_run_job)."""
+
+    cfg_flat: dict
+    config_name: str
+    train: PackedData
+    valid: PackedData
+    profile: Profile
+    seed: int
+    device: str
+    setup: object = None  # module-level callable -> context manager held around the run
+
+    def args(self) -> tuple:
+        return (self.cfg_flat, self.config_name, self.train, self.valid, self.profile,
+                self.seed, self.device, self.setup)
+
+
+def digest(*parts: bytes) -> str:
+    """sha256 of the parts, each length-prefixed so that no two splits of one text collide."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def source_digest(package_dir: Path) -> str:
+    """A hash of every Python file of a package, by relative path and content."""
+    files = sorted(package_dir.rglob("*.py"))
+    return digest(*(p for f in files
+                    for p in (f.relative_to(package_dir).as_posix().encode(), f.read_bytes())))
+
+
+@functools.cache
+def code_identity() -> dict:
+    """What trains a run: the package's source, and the numeric libraries."""
+    return {"source": source_digest(PACKAGE_DIR), "torch": torch.__version__,
+            "numpy": np.__version__}
+
+
+code_identity()  # taken on import, so an edit made while a long session runs is not claimed
+
+
+def record_job(cfg_flat: dict, config_name: str, train: PackedData, valid: PackedData,
+               profile: Profile, seed: int, device: str = "cpu", setup=None) -> str:
+    """Worker entry point: one traced run, returned as JSON text."""
+    trace = traced_run_job(cfg_flat, config_name, train, valid, profile, seed, device, setup)
+    return json.dumps({**run_record(trace, Config.from_flat(cfg_flat)), "code": code_identity()})
+
+
+def parse_record(text: str, where: str) -> dict:
+    """A worker's JSON text as a record, refused if other code trained it."""
+    record = json.loads(text)
+    if record.get("code") != code_identity():
+        raise ForeignCodeError(f"{where}: the run {record.get('config')} seed "
+                               f"{record.get('seed')} was trained by other code "
+                               f"({record.get('code')}) than this process runs "
+                               f"({code_identity()}); install this checkout there")
+    return record
+
+
+def trace_of(record: dict, profile: Profile) -> RunTrace:
+    return side_run(record, profile).trace
