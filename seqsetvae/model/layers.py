@@ -1,8 +1,14 @@
 """Set Transformer blocks (Lee et al. 2019) with pre-norm residuals and key-padding masks.
 
 Learned inducing points and pooling seeds are the same for every set, so they enter MAB with a
-batch of 1: their norm and query projection run once per call instead of once per set (about 6%
-of a training step's FLOPs at the default sizes), and only views are expanded to the batch.
+batch of 1: their norm and query projection run once per call instead of once per set, and
+their attention scores are one product per head over the keys of every set.
+
+Per-event work (norms, projections, feed-forward) runs on the real events only (``Packing``);
+attention runs on the padded [sets, slots] grid, where the key mask hides the padding. Padding
+rows never reach a real output, so this changes the rounding of a few sums and nothing else:
+dropout draws its noise at the padded shape, as the padded model did, so the random stream and
+every real row's mask stay the same.
 """
 
 from __future__ import annotations
@@ -12,6 +18,64 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class Packing:
+    """Where the real slots of M padded sets of N slots are: the rows of a padded [M, N, C]
+    tensor that hold an event, in its memory order."""
+
+    def __init__(self, key_mask: torch.Tensor):
+        self.key_mask = key_mask  # [M, N] bool, True = real
+        self.sets, self.slots = key_mask.shape
+        self.index = key_mask.reshape(-1).nonzero().squeeze(1)
+
+    def pack(self, padded: torch.Tensor) -> torch.Tensor:
+        """[M, N, C] -> [R, C], the real rows."""
+        return padded.reshape(-1, padded.shape[-1]).index_select(0, self.index)
+
+    def pad(self, rows: torch.Tensor) -> torch.Tensor:
+        """[R, C] -> [M, N, C], zeros in the padding slots."""
+        padded = rows.new_zeros(self.sets * self.slots, rows.shape[-1])
+        return padded.index_copy(0, self.index, rows).view(self.sets, self.slots, -1)
+
+    def dropout(self, rows: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+        """F.dropout of the padded tensor, read at the real rows: the noise is drawn at the
+        padded shape and order (as F.dropout draws it), so the random stream is unchanged."""
+        if not training or p == 0:
+            return rows
+        noise = rows.new_empty(self.sets, self.slots, rows.shape[-1]).bernoulli_(1 - p)
+        return rows * self.pack(noise.div_(1 - p))
+
+
+# CPU softmax kernels run whole vectors fast (16 fp32 lanes with AVX512, two vectors of 8 with
+# AVX2) and a remainder many times slower: a set has a few events, an ISAB a few inducing points
+SOFTMAX_WIDTH = 16
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              key_mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+    """softmax(q k^T / sqrt(dh)) v with padding keys masked and dropout on the weights.
+
+    The steps of F.scaled_dot_product_attention's reference path, in fp32 as that path computes
+    bf16 and fp16 inputs, and with its random draws (dropout on the contiguous [M, H, Q, K]
+    weights); its CPU kernels cost far more per call than the arithmetic at a few events per
+    set. q [1 or M, H, Q, dh] (1: queries shared by every set), k, v [M, H, K, dh], key_mask
+    [M, K] (True = real); returns [M, H, Q, dh] in q's dtype."""
+    dtype = q.dtype
+    with torch.autocast(q.device.type, enabled=False):
+        q, k, v = q.float() * q.shape[-1] ** -0.5, k.float(), v.float()
+        if q.shape[0] == 1 < k.shape[0]:  # shared queries: one product per head, no expansion
+            scores = torch.einsum("hqd,mhkd->mhqk", q[0], k)
+        else:
+            scores = q @ k.transpose(-2, -1)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, None, :], -math.inf)
+        keys = scores.shape[-1]  # padded with -inf (weight 0) to whole vectors, then cut back
+        width = -(-keys // SOFTMAX_WIDTH) * SOFTMAX_WIDTH
+        weights = F.pad(scores, (0, width - keys), value=-math.inf).softmax(dim=-1)[..., :keys]
+        if dropout_p > 0:
+            weights = F.dropout(weights.contiguous(), dropout_p)
+        return (weights @ v).to(dtype)
 
 
 class MAB(nn.Module):
@@ -30,23 +94,26 @@ class MAB(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None):
-        """x [M, Q, D] queries, y [M, K, D] keys, key_mask [M, K] bool (True = real). Either x
-        or y may have batch 1 (learned seeds, shared keys): it is projected once and broadcast."""
-        m = max(x.shape[0], y.shape[0])
-        nq, d = x.shape[1], x.shape[2]
-        h, dh = self.heads, d // self.heads
-        q = self.q(self.norm_q(x)).view(x.shape[0], nq, h, dh).transpose(1, 2)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None,
+                x_at: Packing | None = None, y_at: Packing | None = None) -> torch.Tensor:
+        """x: queries [M, Q, D], or [1, Q, D] shared by every set (learned seeds), or the real
+        rows [R, D] of padded sets that ``x_at`` locates; y: keys, likewise (``y_at``);
+        key_mask [M, K] bool (True = real). Returns x's shape ([M, Q, D] for shared queries)."""
+        h, d = self.heads, x.shape[-1]
+        q = self.q(self.norm_q(x))
+        q = (q if x_at is None else x_at.pad(q)).unflatten(-1, (h, d // h)).transpose(1, 2)
+        kv = self.kv(self.norm_kv(y))
+        kv = kv if y_at is None else y_at.pad(kv)
         # one [.., K, 2, H, dh] view splits k and v exactly as chunk(2, -1) would, without
         # copies; unbind (not kv[0], kv[1]) so backward stacks the grads instead of zero-filling
-        kv = self.kv(self.norm_kv(y)).view(y.shape[0], -1, 2, h, dh).permute(2, 0, 3, 1, 4)
-        k, v = kv.unbind(0)
-        q, k, v = q.expand(m, -1, -1, -1), k.expand(m, -1, -1, -1), v.expand(m, -1, -1, -1)
-        mask = None if key_mask is None else key_mask[:, None, None, :]
-        attn = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.out(attn.transpose(1, 2).reshape(m, nq, d)))
-        return x + self.drop(self.ff(self.norm_ff(x)))
+        k, v = kv.unflatten(-1, (2, h, d // h)).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = attention(q, k, v, key_mask, self.dropout if self.training else 0.0)
+        attn = attn.transpose(1, 2).flatten(2)  # [M, Q, D]
+        if x_at is None:
+            x = x + self.drop(self.out(attn))
+            return x + self.drop(self.ff(self.norm_ff(x)))
+        x = x + x_at.dropout(self.out(x_at.pack(attn)), self.dropout, self.training)
+        return x + x_at.dropout(self.ff(self.norm_ff(x)), self.dropout, self.training)
 
 
 class ISAB(nn.Module):
@@ -59,9 +126,10 @@ class ISAB(nn.Module):
         self.summarise = MAB(dim, heads, dropout)
         self.broadcast = MAB(dim, heads, dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        h = self.summarise(self.inducing, x, key_mask)  # batch-1 queries: projected once
-        return self.broadcast(x, h)
+    def forward(self, rows: torch.Tensor, at: Packing) -> torch.Tensor:
+        """rows [R, D]: the real events that ``at`` locates in their sets."""
+        h = self.summarise(self.inducing, rows, at.key_mask, y_at=at)  # [M, m, D]
+        return self.broadcast(rows, h, x_at=at)
 
 
 class PMA(nn.Module):
@@ -73,8 +141,9 @@ class PMA(nn.Module):
         self.mab = MAB(dim, heads, dropout)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.mab(self.seed, x, key_mask)[:, 0])
+    def forward(self, rows: torch.Tensor, at: Packing) -> torch.Tensor:
+        """rows [R, D] real events -> [M, D], one vector per set."""
+        return self.norm(self.mab(self.seed, rows, at.key_mask, y_at=at)[:, 0])
 
 
 class TimeEncoding(nn.Module):

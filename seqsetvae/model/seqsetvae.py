@@ -14,7 +14,7 @@ from torch import nn
 
 from ..config import LossConfig, ModelConfig
 from ..data.collate import Batch
-from .layers import ISAB, PMA, TimeEncoding
+from .layers import ISAB, PMA, Packing, TimeEncoding
 from .losses import focal_loss, free_bits_kl, gaussian_kl_per_dim, reconstruction_loss
 
 
@@ -87,9 +87,11 @@ class SeqSetVAE(nn.Module):
         attention never sees an all-masked row (their outputs are ignored downstream)."""
         key_mask = event_mask.clone()
         key_mask[:, 0] |= ~event_mask.any(dim=1)
+        at = Packing(key_mask)
+        rows = at.pack(x)  # the blocks compute real events only (see layers.py)
         for block in self.set_encoder:
-            x = block(x, key_mask)
-        mu, raw = self.posterior(self.pool(x, key_mask)).chunk(2, dim=-1)
+            rows = block(rows, at)
+        mu, raw = self.posterior(self.pool(rows, at)).chunk(2, dim=-1)
         bound = self.cfg.logvar_bound
         return mu, bound * torch.tanh(raw / bound)
 

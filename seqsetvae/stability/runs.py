@@ -71,7 +71,7 @@ def probe_batch(data: PackedData, patients: int, device="cpu"):
     return collate(data, np.arange(min(patients, len(data)))).to(device)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def probe_loss(model, batch) -> float:
     """Reconstruction per event + binary cross-entropy, in eval mode: unweighted by recon_weight,
     beta or focal settings, so configs with different loss weights are measured alike."""

@@ -89,6 +89,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def seed_noise(seed: int, device: torch.device) -> None:
+    """torch.manual_seed for the generators a run on ``device`` draws from: on CPU that skips
+    the CUDA seeding, which records a stack trace per call while CUDA is not initialised."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(seed)
+
+
 def noise_seed(seed: int, epoch: int, micro: int) -> int:
     """The torch seed of one micro-batch: a function of its position only, so the noise does not
     depend on how many processes share the step or on where a run was resumed."""
@@ -234,7 +242,7 @@ class Trainer:
         sums = torch.zeros(len(LOSS_KEYS) + 1, device=self.device)  # loss terms, then events
         for i in range(self.rank, n, self.world):
             if noise_seeds is not None:
-                torch.manual_seed(noise_seeds[i])
+                seed_noise(noise_seeds[i], self.device)
             batch = self.batch(micro_batches[i])
             self.hooks.on_batch(self.state.attempts + 1, batch)
             with precision_context(o.precision, self.device):
