@@ -1,6 +1,5 @@
 """Sessions: tests, stability (device x precision), stability_full, stability_diff,
-gate_calibration, data_checks,
-bench, bench_gate, lint.
+gate_calibration, data_checks, bench, bench_gate, lint.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
 and the package once, and no session downloads torch again.
@@ -85,12 +84,14 @@ def stability_diff(session):
 def gate_calibration(session):
     """The before-merge gate's two error rates, measured at `stability_diff`'s setting: false
     alarms on A/A comparisons of a neutral corpus, detection of a regression corpus, and the
-    speed verdict's rates (about an hour on 2 cores). Writes .stability/gate/ and the
+    speed verdict's rates (over an hour on 2 cores; finished runs are kept in
+    .stability/gate/runs, so an interrupted session resumes). Writes .stability/gate/ and the
     package's seqsetvae/stability/gate_calibration.json, which reports quote. Not in the
     default list."""
     os.makedirs(".stability/gate", exist_ok=True)
     session.run("pytest", "stability_suite/test_gate_calibration.py", "-q", "-p",
-                "no:cacheprovider", "--gate-calibration=.stability/gate", *session.posargs)
+                "no:cacheprovider", "--gate-calibration=.stability/gate",
+                "--results=.stability/gate/runs", "--progress", *session.posargs)
 
 
 @nox.session

@@ -51,7 +51,7 @@ def pytest_addoption(parser):
                 help="write the fault x property matrix (Markdown) to this file")
     g.addoption("--gate-calibration", default=None, metavar="DIR",
                 help="measure the before-merge gate's error rates (long); figures go to DIR")
-    g.addoption("--gate-streams", type=int, default=29,
+    g.addoption("--gate-streams", type=int, default=23,
                 help="gate calibration: noise-stream edits in the neutral corpus")
     g.addoption("--gate-max-seeds", type=int, default=None,
                 help="gate calibration: the design's seed cap (default: the command's)")

@@ -63,11 +63,16 @@ def _salted_init(salt: int):
                                      lambda seed: original(seed * 104729 + salt))
 
 
-def _attention_math_kernel():
-    """Attention through PyTorch's reference (math) kernel wherever a fused one was chosen."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+def _attention_rescaled_values():
+    """The set encoder's attention on values scaled by 3, the output divided back: rounding
+    only (neither factor is a power of two)."""
+    from seqsetvae.model import layers
 
-    return sdpa_kernel(SDPBackend.MATH)
+    original = layers.attention
+
+    def attention(q, k, v, key_mask, dropout_p):
+        return original(q, k, v * 3.0, key_mask, dropout_p) / 3.0
+    return mock.patch.object(layers, "attention", attention)
 
 
 def _kl_in_float64():
@@ -116,8 +121,8 @@ def _focal_from_logsigmoid():
 
 
 ROUNDING = [
-    Variant("attention_math_kernel", "rounding", "attention through the reference math kernel",
-            _attention_math_kernel),
+    Variant("attention_rescaled_values", "rounding", "set attention on values x3, output / 3",
+            _attention_rescaled_values),
     Variant("kl_in_float64", "rounding", "the Gaussian KL computed in float64", _kl_in_float64),
     Variant("recon_mean_of_selected", "rounding", "the reconstruction mean over selected events",
             _recon_mean_of_selected),

@@ -25,7 +25,7 @@ SLOWER, FASTER, SAME, UNMEASURED = "slower", "faster", "no detectable change", "
 @dataclass(frozen=True)
 class SpeedDesign:
     rounds: int = 6  # timed rounds per side
-    steps: int = 20  # optimizer steps per round
+    steps: int = 10  # optimizer steps per round
     alpha: float = 0.05
     min_effect: float = 1.10  # time ratio: slower by at least 10% counts
     power: float = 0.80  # for the stated resolution
