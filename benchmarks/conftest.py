@@ -12,14 +12,10 @@ from seqsetvae import perf
 from step_case import GEMM_DTYPES, PRECISIONS, TARGET_STEP_SPEEDUP, StepCase, make_step_case
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser):  # --precision and --device: the root conftest.py
     parser.addoption("--compile", action="store_true", default=False,
                      help="wrap the model in torch.compile for the step benchmarks "
                           "(or set SEQSETVAE_BENCH_COMPILE=1)")
-    parser.addoption("--precision", choices=PRECISIONS, default=None,
-                     help="autocast precision of the step benchmarks, fp32 (default) or bf16 "
-                          "(or SEQSETVAE_BENCH_PRECISION); fractions of peak are then against "
-                          "a GEMM of the same dtype")
     parser.addoption("--threads", type=int, default=None,
                      help="torch intra-op threads (or SEQSETVAE_BENCH_THREADS); on a shared box "
                           "fewer threads than cores avoids OpenMP stalls behind other processes")
@@ -39,13 +35,19 @@ def use_compile(pytestconfig) -> bool:
 
 @pytest.fixture(scope="session")
 def precision(pytestconfig) -> str:
-    return (pytestconfig.getoption("--precision")
-            or os.environ.get("SEQSETVAE_BENCH_PRECISION", "fp32"))
+    """fp32 (default) or bf16; fractions of peak are then against a GEMM of the same dtype."""
+    chosen = (pytestconfig.getoption("--precision")
+              or os.environ.get("SEQSETVAE_BENCH_PRECISION", "fp32"))
+    if chosen not in PRECISIONS:
+        raise pytest.UsageError(f"--precision {chosen}: the benchmarks run "
+                                f"{' or '.join(PRECISIONS)}")
+    return chosen
 
 
 @pytest.fixture(scope="session")
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device(pytestconfig) -> torch.device:
+    chosen = pytestconfig.getoption("--device")
+    return torch.device(chosen or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 class GemmPeak:

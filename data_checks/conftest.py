@@ -18,12 +18,11 @@ from seqsetvae.data import DataSource
 from seqsetvae.fileio import write_json
 from seqsetvae.validation import validate_dataset
 
-_REPORTS: dict[str, object] = {}  # dataset name -> ValidationReport, filled as tests run
+REPORTS = pytest.StashKey[dict]()  # dataset name -> ValidationReport, filled as tests run
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser):  # --data-dir (the Layout A directory): the root conftest.py
     g = parser.getgroup("data checks")
-    g.addoption("--data-dir", type=Path, help="Layout A directory to check")
     g.addoption("--events", type=Path, help="Layout B long table to check")
     g.addoption("--params-map", type=Path, help="stats.csv (default: beside the data)")
     g.addoption("--labels", type=Path, help="oc.csv (default: beside the data)")
@@ -31,6 +30,10 @@ def pytest_addoption(parser):
     g.addoption("--id-col", default="ts_id", help="patient id column of the labels")
     g.addoption("--label-col", default="in_hospital_mortality", help="label column")
     g.addoption("--report", type=Path, help="write all findings as JSON here")
+
+
+def pytest_configure(config):
+    config.stash[REPORTS] = {}
 
 
 def _user_given(config) -> bool:
@@ -62,16 +65,17 @@ def source(request, dataset, tmp_path_factory) -> DataSource:
 
 
 @pytest.fixture(scope="session")
-def report(dataset, source):
+def report(dataset, source, pytestconfig):
     """The dataset's ValidationReport, computed once and shared by every check test."""
-    if dataset not in _REPORTS:
-        _REPORTS[dataset] = validate_dataset(source)
-    return _REPORTS[dataset]
+    reports = pytestconfig.stash[REPORTS]
+    if dataset not in reports:
+        reports[dataset] = validate_dataset(source)
+    return reports[dataset]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    tr = terminalreporter
-    for name, rep in _REPORTS.items():
+    tr, reports = terminalreporter, config.stash.get(REPORTS, {})
+    for name, rep in reports.items():
         tr.section(f"dataset {name}")
         for line in rep.summary_lines():
             tr.write_line(line)
@@ -79,6 +83,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             tr.write_line(f"WARNING {f.check}: {f.location}: {f.message}")
         tr.write_line(f"{len(rep.errors)} error(s), {len(rep.warnings)} warning(s)")
     out = config.getoption("--report")
-    if out and _REPORTS:
-        path = write_json(out, {k: r.to_dict() for k, r in _REPORTS.items()})
+    if out and reports:
+        path = write_json(out, {k: r.to_dict() for k, r in reports.items()})
         tr.write_line(f"data check report written to {path}")

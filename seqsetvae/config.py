@@ -256,7 +256,8 @@ AT_LEAST = {
 }
 POSITIVE = ("logvar_bound", "time_scale_minutes", "recon_clip")
 FRACTIONS = {"dropout": "[0, 1)", "focal_alpha": "[0, 1]", "min_lr_ratio": "[0, 1]"}
-CHOICES = {"precision": ("fp32", "bf16", "fp16")}
+PRECISIONS = ("fp32", "bf16", "fp16")  # every place that offers a precision reads this
+CHOICES = {"precision": PRECISIONS}
 
 
 def _checked(key: str, name: str, value: Any, typ: type) -> Any:

@@ -15,33 +15,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from stability_support import CONTROL_SEEDS, MAIN_CONFIGS, SYNTHETIC, run_config
 
 from seqsetvae.config import ConfigError
 from seqsetvae.data import DataSource
-from seqsetvae.data.builtin import SyntheticSpec, write_pbcseq, write_synthetic
+from seqsetvae.data.builtin import write_pbcseq, write_synthetic
 from seqsetvae.fileio import write_json
 from seqsetvae.stability.cluster import SCHEDULER_ENV, default_scheduler
 from seqsetvae.stability.pool import RunPool
-from seqsetvae.stability.runs import PROFILES, profile_config
+from seqsetvae.stability.runs import PROFILES
 
-SYNTHETIC = SyntheticSpec(patients=240, max_sets=16, seed=0)
-# Deliberately broken configs: each property's check must flag its control.
-# name -> (preset, absolute overrides, factor on the profile's learning rate)
-CONTROLS = {
-    "noisier": ("baseline", {}, 2.0),  # 2x the baseline learning rate: still learns
-    "frozen": ("baseline", {"lr": 0.0}, 1.0),  # nothing can be learned
-    "collapse_prone": ("optimized", {"beta": 5.0, "free_bits": 0.0, "lr": 1e-3}, 1.0),
-    "exploding": ("baseline", {"lr": 1.0, "gradient_clip_val": 0.0, "weight_decay": 0.0}, 1.0),
-}
-CONTROL_SEEDS = (0, 1, 2)
-MAIN_CONFIGS = ("optimized", "baseline")
+FIGURES = pytest.StashKey[dict]()  # section -> {key: figure}, printed at the end
+SELECTED = pytest.StashKey[set]()  # the test modules left after -k and -m
+PROGRESS_FILE = pytest.StashKey[object]()  # the terminal's stderr, for the progress bar
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser):  # --data-dir, --device, --precision: the root conftest.py
     g = parser.getgroup("stability")
-    g.addoption("--device", default="cpu", help="cpu or cuda")
-    g.addoption("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    g.addoption("--data-dir", default=None, help="your own Layout A data instead of the built-ins")
     g.addoption("--profile", default="quick", choices=sorted(PROFILES))
     g.addoption("--workers", type=int, default=None,
                 help="processes for the training runs (default: 2 on CPU, 1 on CUDA)")
@@ -71,12 +61,12 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     torch.set_num_threads(1)  # many small runs: one thread each is fastest and reproducible
-    config._stability_figures = {}
+    config.stash[FIGURES] = {}
     if config.getoption("--progress", False):
         # output capture is paused here; tests run captured, so the bar writes to a copy of
         # the terminal's stderr taken now
-        config._progress_file = os.fdopen(os.dup(sys.stderr.fileno()), "w")
-        config.add_cleanup(config._progress_file.close)
+        config.stash[PROGRESS_FILE] = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+        config.add_cleanup(config.stash[PROGRESS_FILE].close)
 
 
 def pytest_generate_tests(metafunc):
@@ -87,8 +77,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def settings(pytestconfig):
-    device = pytestconfig.getoption("--device")
-    precision = pytestconfig.getoption("--precision")
+    device = pytestconfig.getoption("--device") or "cpu"
+    precision = pytestconfig.getoption("--precision") or "fp32"
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("CUDA requested but no GPU is visible")
     if precision == "fp16" and device != "cuda":
@@ -104,11 +94,6 @@ def chosen_profile(pytestconfig):
     if seeds is not None:
         profile = dataclasses.replace(profile, seeds=profile.seeds[:seeds])
     return profile
-
-
-def has_ground_truth(dataset: str) -> bool:
-    """Only the synthetic data has labels a model is known to be able to predict."""
-    return dataset == "synthetic"
 
 
 @pytest.fixture(scope="session")
@@ -139,29 +124,22 @@ def pool(pytestconfig, settings):
                     scheduler=pytestconfig.getoption("--scheduler"),
                     results=pytestconfig.getoption("--results"),
                     progress=pytestconfig.getoption("--progress"),
-                    progress_file=getattr(pytestconfig, "_progress_file", None))
+                    progress_file=pytestconfig.stash.get(PROGRESS_FILE, None))
     except ConfigError as exc:  # an unreachable scheduler, an unusable results folder
         pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     with p:
         yield p
 
 
-def run_config(name: str, settings):
-    preset, overrides, lr_factor = CONTROLS.get(name, (name, {}, 1.0))
-    cfg = profile_config(preset, settings["profile"], precision=settings["precision"],
-                         **overrides)
-    return cfg.replace(lr=cfg.get("lr") * lr_factor) if lr_factor != 1.0 else cfg
-
-
 @pytest.hookimpl(trylast=True)  # after -k and -m deselect: queue only the runs of what runs
 def pytest_collection_modifyitems(config, items):
-    config._selected_modules = {item.path.stem for item in items}
+    config.stash[SELECTED] = {item.path.stem for item in items}
 
 
 @pytest.fixture(scope="session")
 def plan(pytestconfig, settings):
     """(dataset, config, seeds) runs the selected tests will ask for, longest-lived first."""
-    selected = getattr(pytestconfig, "_selected_modules", set())
+    selected = pytestconfig.stash.get(SELECTED, set())
     datasets = ["own"] if pytestconfig.getoption("--data-dir") else ["synthetic", "pbcseq"]
     seeds = settings["profile"].seeds
     jobs = []
@@ -211,12 +189,12 @@ def runs(settings, load_dataset, pool, plan):
 def record_figure(pytestconfig):
     """Tests file their measured figures here; they are printed at the end of the session."""
     def record(section: str, key: str, value) -> None:
-        pytestconfig._stability_figures.setdefault(section, {})[key] = value
+        pytestconfig.stash[FIGURES].setdefault(section, {})[key] = value
     return record
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    figures = getattr(config, "_stability_figures", {})
+    figures = config.stash.get(FIGURES, {})
     if not figures:
         return
     tr = terminalreporter

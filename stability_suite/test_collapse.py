@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONTROL_SEEDS, MAIN_CONFIGS, run_config
+from stability_support import CONTROL_SEEDS, MAIN_CONFIGS, run_config
 from test_learning import require_learned
 
 from seqsetvae.model import build_model

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import MAIN_CONFIGS, run_config
+from stability_support import MAIN_CONFIGS, run_config
 
 from seqsetvae.data import collate
 from seqsetvae.model import build_model

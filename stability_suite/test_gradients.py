@@ -4,7 +4,7 @@ probe loss, a clip that holds and is not too tight."""
 from __future__ import annotations
 
 import pytest
-from conftest import CONTROL_SEEDS, MAIN_CONFIGS
+from stability_support import CONTROL_SEEDS, MAIN_CONFIGS
 from test_learning import require_learned
 
 from seqsetvae.stability import gradient_report

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import has_ground_truth
 from faults import FAULTS
+from stability_support import has_ground_truth
 
 from seqsetvae.stability.verdicts import RUN_PROPERTIES, run_findings
 

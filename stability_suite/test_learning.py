@@ -6,7 +6,7 @@ property tests call ``require_learned`` first and error out on such a run."""
 from __future__ import annotations
 
 import pytest
-from conftest import CONTROL_SEEDS, MAIN_CONFIGS, has_ground_truth
+from stability_support import CONTROL_SEEDS, MAIN_CONFIGS, has_ground_truth
 
 from seqsetvae.stability.verdicts import (
     MIN_PROBE_DROP,

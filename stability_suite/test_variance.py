@@ -7,8 +7,8 @@ it fails if the claim starts to hold or the ratio leaves the recorded band."""
 from __future__ import annotations
 
 import pytest
-from conftest import MAIN_CONFIGS
 from known_findings import known_finding
+from stability_support import MAIN_CONFIGS
 from test_learning import require_learned
 
 from seqsetvae.stability import compare_paired, compare_spread, within_run_noise

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, load_config
+from ..config import PRECISIONS, ConfigError, load_config
 from ..stability import gitref
 from ..stability.ab import Request, run_ab
 from ..stability.abstats import config_changes, gate, statistic_values
@@ -275,7 +275,7 @@ def register(sub) -> None:
          help="the labels are known to be predictable (built-in synthetic data): a run must "
               "reach the validation AUROC of the learning criterion")
     flag(p, "--device")
-    flag(p, "--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    flag(p, "--precision", default="fp32", choices=PRECISIONS)
     flag(p, "--workers", type=positive_int, help="worker processes (default: 2 on CPU, 1 on CUDA; "
          "with --against: 2, one per side)")
     flag(p, "--threads", type=positive_int, default=1, help="torch intra-op threads")

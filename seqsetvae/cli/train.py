@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..config import PRECISIONS
 from ..data.errors import DataError, DatasetInvalid
 from ..train import rundir
 from ..train.checkpoint import CheckpointError
@@ -117,7 +118,7 @@ def register(sub) -> None:
          help="if OUT already holds a run, move it aside to OUT.old-<time> (nothing is deleted) "
               "and start afresh; without this or --resume such an OUT is refused")
     flag(p, "--device", help="cpu or cuda (default: cuda when available)")
-    flag(p, "--precision", choices=["fp32", "bf16", "fp16"], help="overrides the config")
+    flag(p, "--precision", choices=PRECISIONS, help="overrides the config")
     flag(p, "--seed", type=int, default=0)
     flag(p, "--checkpoint_every", type=positive_int, default=50,
          help="optimizer steps between checkpoints")
