@@ -4,6 +4,8 @@ gate_calibration, data_checks, bench, bench_gate, lint.
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
 and the package once, and no session downloads torch again.
 `nox` alone runs what CI runs; CUDA sessions skip without a GPU unless REQUIRE_CUDA=1.
+Every session but lint first checks that the seqsetvae it imports is this checkout's: an
+editable install made from another clone or worktree would otherwise be what gets tested.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ nox.options.error_on_missing_interpreters = True
 MATRIX = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "bf16"), ("cuda", "fp16")]
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+_WHERE = "import os, seqsetvae; print(os.path.dirname(os.path.abspath(seqsetvae.__file__)))"
+
+
+def _this_checkout(session) -> None:
+    """Stop unless `import seqsetvae` (outside this folder's sys.path entry) finds this
+    checkout's package."""
+    found = session.run("python", "-P", "-c", _WHERE, silent=True, success_codes=[0, 1])
+    found = ((found or "").strip().splitlines() or ["nothing"])[-1]
+    expected = os.path.join(HERE, "seqsetvae")
+    if not os.path.isdir(found):
+        session.error(f"seqsetvae cannot be imported ({found}): run `pip install -e .` in {HERE}")
+    if not os.path.samefile(found, expected):
+        session.error(f"seqsetvae is imported from {found}, not from this checkout "
+                      f"{expected}: run `pip install -e .` here")
+
+
 def _cuda_available() -> bool:
     try:
         import torch
@@ -31,12 +50,14 @@ def _cuda_available() -> bool:
 
 @nox.session
 def tests(session):
+    _this_checkout(session)
     session.run("pytest", "tests", "-q", *session.posargs)
 
 
 @nox.session
 @nox.parametrize(("device", "precision"), MATRIX, ids=[f"{d}-{p}" for d, p in MATRIX])
 def stability(session, device, precision):
+    _this_checkout(session)
     if device == "cuda" and not _cuda_available():
         if os.environ.get("REQUIRE_CUDA") == "1":
             session.error("REQUIRE_CUDA=1 but no CUDA GPU is visible")
@@ -56,6 +77,7 @@ def stability_full(session):
     only the runs it lacks; SEQSETVAE_SCHEDULER=tcp://host:8786 (or ``-- --scheduler=ADDRESS``)
     sends the runs to a Dask cluster. Figures: .stability/full/report.json, kill matrix beside
     it. Not in the default list: hours on a 2-core machine (README, "Scale-out")."""
+    _this_checkout(session)
     os.makedirs(".stability/full", exist_ok=True)
     session.run("pytest", "stability_suite", "-q", "-p", "no:cacheprovider", "--profile=full",
                 "--device=cpu", "--precision=fp32", "--results=.stability/full/runs",
@@ -71,6 +93,7 @@ def stability_diff(session):
     undecided; fails when a gating statistic is worse (speed has its own verdict).
     Report: .stability/diff/report.md, written to be pasted as a pull-request comment.
     Not in the default list: it compares two versions, which CI decides per pull request."""
+    _this_checkout(session)
     ref, *more = session.posargs or ["main"]
     with tempfile.TemporaryDirectory(prefix="stability-diff-") as tmp:
         data = os.path.join(tmp, "synthetic")
@@ -88,6 +111,7 @@ def gate_calibration(session):
     .stability/gate/runs, so an interrupted session resumes). Writes .stability/gate/ and the
     package's seqsetvae/stability/gate_calibration.json, which reports quote. Not in the
     default list."""
+    _this_checkout(session)
     os.makedirs(".stability/gate", exist_ok=True)
     session.run("pytest", "stability_suite/test_gate_calibration.py", "-q", "-p",
                 "no:cacheprovider", "--gate-calibration=.stability/gate",
@@ -96,12 +120,14 @@ def gate_calibration(session):
 
 @nox.session
 def data_checks(session):
+    _this_checkout(session)
     session.run("pytest", "data_checks", "-q", *session.posargs)
 
 
 @nox.session
 def bench(session):
     """Full benchmarks; JSON lands in .benchmarks/bench.json."""
+    _this_checkout(session)
     os.makedirs(".benchmarks", exist_ok=True)
     session.run("pytest", "benchmarks", "--benchmark-json=.benchmarks/bench.json",
                 "--benchmark-columns=min,median,max,rounds", *session.posargs)
@@ -110,6 +136,7 @@ def bench(session):
 @nox.session
 def bench_gate(session):
     """The CI gate: a short benchmark run whose assertions are same-run ratios."""
+    _this_checkout(session)
     session.run("pytest", "benchmarks", "-m", "gate", "-q", *session.posargs)
 
 
