@@ -71,7 +71,7 @@ def patient_files(data_dir: str | Path, split: str) -> list[Path]:
     return sorted(split_dir.glob("*.parquet"))
 
 
-def read_layout_a(data_dir: str | Path, split: str, columns=None) -> EventTable:
+def read_layout_a(data_dir: str | Path, split: str) -> EventTable:
     """All patient files of one split as one long table."""
     tables, sources, empty = [], {}, []
     for path in patient_files(data_dir, split):

@@ -49,10 +49,6 @@ class PackedData:
         return np.diff(self.set_offsets)
 
     @property
-    def set_sizes(self) -> np.ndarray:
-        return np.diff(self.event_offsets)
-
-    @property
     def num_events(self) -> int:
         return len(self.values)
 

@@ -47,8 +47,8 @@ class Packing:
         return rows * self.pack(noise.div_(1 - p))
 
 
-# CPU softmax kernels run whole vectors fast (16 fp32 lanes with AVX512, two vectors of 8 with
-# AVX2) and a remainder many times slower: a set has a few events, an ISAB a few inducing points
+# CPU softmax kernels run whole SIMD vectors fast and a remainder slowly, and a set has a few
+# events, an ISAB a few inducing points: rows are padded to a multiple of one AVX512 vector
 SOFTMAX_WIDTH = 16
 
 

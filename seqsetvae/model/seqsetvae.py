@@ -33,10 +33,6 @@ class ModelOutput:
     z: torch.Tensor  # [B, S, L] sample (train) or posterior mean (eval)
     recon_pred: torch.Tensor  # [B, S, N] predicted z-scored value of each event
 
-    def scalars(self) -> dict[str, float]:
-        names = ("loss", "recon", "kl", "kl_objective", "cls")
-        return {**{k: getattr(self, k).detach().item() for k in names}, "beta": float(self.beta)}
-
 
 class SeqSetVAE(nn.Module):
     def __init__(self, num_variables: int, model_cfg: ModelConfig | None = None,

@@ -1,4 +1,5 @@
-"""The training loop: a flat, readable loop in the spirit of nanoGPT.
+"""The Trainer: ``fit`` walks epochs and optimizer steps; each part of a step (forward/backward,
+update, validation, limits, logging) is one short method, read in the order it runs.
 
 One optimizer step = ``gradient_accumulation_steps`` micro-batches of ``batch_size`` patients.
 The order of operations per step is: forward/backward each micro-batch (autocast), unscale (fp16),
@@ -50,7 +51,7 @@ from .hooks import StepHooks
 from .metrics import auprc, auroc
 from .optim import build_optimizer, build_scheduler
 from .outputs import RunFiles, open_run_files
-from .resume import load_state, resume_run
+from .resume import resume_run
 from .state import TrainState
 
 LOSS_KEYS = ("loss", "recon", "kl", "kl_objective", "cls")
@@ -189,10 +190,6 @@ class Trainer:
                                     before_rename=lambda: self.hooks.on_checkpoint(path))
         if discarded is not None:
             self.warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
-
-    def resume(self, path: str | Path) -> None:
-        """Continue from checkpoint ``path`` (``fit`` goes on from its step)."""
-        load_state(self, path)
 
     # -- one optimizer step -------------------------------------------------------------------
     def batch(self, indices) -> Batch:
