@@ -109,7 +109,7 @@ def gate_calibration(session):
     alarms on A/A comparisons of a neutral corpus, detection of a regression corpus, and the
     speed verdict's rates (over an hour on 2 cores; finished runs are kept in
     .stability/gate/runs, so an interrupted session resumes). Writes .stability/gate/ and the
-    package's seqsetvae/stability/gate_calibration.json, which reports quote. Not in the
+    package's seqsetvae/stability/ab/gate_calibration.json, which reports quote. Not in the
     default list."""
     _this_checkout(session)
     os.makedirs(".stability/gate", exist_ok=True)

@@ -85,10 +85,6 @@ class Config:
     def to_nested(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(sec) for name, sec in self.sections().items()}
 
-    def get(self, key: str) -> Any:
-        section, name = _locate(self, key)
-        return getattr(section, name)
-
     def replace(self, **updates: Any) -> Config:
         """A copy with flat keys changed, each type- and range-checked like a CLI override."""
         new = Config.from_flat(self.to_flat())

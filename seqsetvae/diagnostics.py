@@ -132,7 +132,7 @@ def generate_diagnostic_report(model: nn.Module, gradient_stats: dict, loss_comp
     """Turn the analyses into findings, each naming the config field to change and why. The
     verdicts are those of the stability suite (seqsetvae.stability.verdicts)."""
     f: list[Finding] = []
-    clip = config.get("gradient_clip_val") if config is not None else None
+    clip = config.optim.gradient_clip_val if config is not None else None
     if gradient_stats["nonfinite"] or not loss_components["finite"]:
         f.append(Finding("problem", f"non-finite gradients in {gradient_stats['nonfinite'][:5]} "
                          "or non-finite loss terms",

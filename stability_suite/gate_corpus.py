@@ -36,7 +36,7 @@ class Variant:
     patch: callable | None = None  # () -> context manager planted around the run
     overrides: dict = field(default_factory=dict)  # preset fields the edit changes (absolute)
     scale: dict = field(default_factory=dict)  # preset fields the edit multiplies
-    expected: str | None = None  # regressions: the statistic it should move (abstats key)
+    expected: str | None = None  # regressions: the statistic it should move (ab.gate key)
 
 
 def _salted_noise_seed(salt: int):
@@ -216,5 +216,5 @@ def variant(name: str) -> contextlib.AbstractContextManager:
 def variant_config(v: Variant, cfg):
     """The run's config with the variant's preset edits (scales on the profile's values)."""
     updates = dict(v.overrides)
-    updates.update({k: cfg.get(k) * f for k, f in v.scale.items()})
+    updates.update({k: cfg.to_flat()[k] * f for k, f in v.scale.items()})
     return cfg.replace(**updates) if updates else cfg

@@ -31,4 +31,4 @@ def run_config(name: str, settings) -> Config:
     preset, overrides, lr_factor = CONTROLS.get(name, (name, {}, 1.0))
     cfg = profile_config(preset, settings["profile"], precision=settings["precision"],
                          **overrides)
-    return cfg.replace(lr=cfg.get("lr") * lr_factor) if lr_factor != 1.0 else cfg
+    return cfg.replace(lr=cfg.optim.lr * lr_factor) if lr_factor != 1.0 else cfg

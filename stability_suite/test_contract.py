@@ -14,7 +14,7 @@ from stability_support import MAIN_CONFIGS, run_config
 from seqsetvae.data import collate
 from seqsetvae.model import build_model
 from seqsetvae.stability import contract_problems, label_problems
-from seqsetvae.stability.contract import batch_problems
+from seqsetvae.stability.checks import batch_problems
 
 
 @pytest.mark.parametrize("config", MAIN_CONFIGS)

@@ -6,7 +6,7 @@ speed verdict's own two rates on timed rounds.
 
 Every (variant, seed) run is trained once, for every seed up to the design's cap; the gate then
 walks its looks over each comparison's seeds exactly as `compare --against` does block by block
-(abstats.gate is a function of the seeds' statistics alone), so the rates are those of the
+(ab.gate.gate is a function of the seeds' statistics alone), so the rates are those of the
 command, not of a model of it.
 """
 
@@ -24,18 +24,18 @@ from gate_corpus import REGRESSIONS, SPEED_REGRESSION, neutral_corpus, variant, 
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
 from seqsetvae.fileio import atomic_write_text, write_json
-from seqsetvae.stability.abstats import BY_KEY, gate, statistic_values
-from seqsetvae.stability.abtiming import timed_round
-from seqsetvae.stability.calibration import (
+from seqsetvae.stability.ab.calibration import (
     CALIBRATION_FILE,
     aa_outcomes,
     independent_rate,
     shared_pairs_rate,
     timed_ab,
 )
+from seqsetvae.stability.ab.gate import BY_KEY, gate, statistic_values
+from seqsetvae.stability.ab.sequential import Design
+from seqsetvae.stability.ab.speed import SLOWER, SpeedDesign
+from seqsetvae.stability.ab.timing_worker import timed_round
 from seqsetvae.stability.runs import PROFILES, profile_config
-from seqsetvae.stability.sequential import Design
-from seqsetvae.stability.speed import SLOWER, SpeedDesign
 
 CONFIG, PROFILE = "optimized", PROFILES["quick"]  # what `nox -s stability_diff` compares
 REFS_PER_REGRESSION = 6  # neutral variants each regression is compared against

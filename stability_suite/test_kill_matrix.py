@@ -10,6 +10,7 @@ import pytest
 from faults import FAULTS
 from stability_support import has_ground_truth
 
+from seqsetvae.stability.checks import check_names
 from seqsetvae.stability.verdicts import RUN_PROPERTIES, run_findings
 
 KILL_DATASET, KILL_CONFIG, KILL_SEED = "synthetic", "baseline", 0  # baseline: its clip is active
@@ -28,9 +29,8 @@ def matrix(settings, runs):
 
 
 def checks_hit(findings: list[str]) -> str:
-    """The short names of the checks that fired ('loss', 'sampling', 'spike ratio' ...)."""
-    names = sorted({f.split(":")[0] if ":" in f[:20] else f.split(" ")[0] for f in findings})
-    return ", ".join(names)
+    """The contract checks that fired ('loss', 'sampling', ...)."""
+    return ", ".join(check_names(findings))
 
 
 def render(matrix: dict) -> str:

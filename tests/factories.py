@@ -34,7 +34,15 @@ def random_batch(B: int = 3, S: int = 5, N: int = 4, seed: int = 0, **kw) -> Bat
     return collate(random_packed(B, S, N, seed=seed, **kw), range(B))
 
 
+# the widths every small test model uses, in the API and on the command line
+SMALL_SIZES = {"model_dim": 32, "latent_dim": 8, "ff_dim": 64, "num_inducing": 4}
+
+
+def small_flags(**more) -> list[str]:
+    """``--set`` flags for SMALL_SIZES and ``more`` config fields."""
+    return [arg for k, v in {**SMALL_SIZES, **more}.items() for arg in ("--set", f"{k}={v}")]
+
+
 def small_config(name: str = "baseline", **overrides) -> Config:
     """A preset at test size: same knobs, small widths."""
-    sizes = dict(model_dim=32, latent_dim=8, num_inducing=4, set_heads=4, ff_dim=64)
-    return preset(name).replace(**{**sizes, **overrides})
+    return preset(name).replace(**{**SMALL_SIZES, "set_heads": 4, **overrides})

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
-         "--set", "num_inducing=4", "--set", "warmup_steps=2"]
+from .factories import small_flags
+
+SMALL = small_flags(warmup_steps=2)
 
 
 def cli(*args, check=True):

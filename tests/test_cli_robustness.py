@@ -24,8 +24,9 @@ import torch
 
 from seqsetvae.cli import main
 
-SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
-         "--set", "num_inducing=4"]
+from .factories import small_flags
+
+SMALL = small_flags()
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root reads files whatever their mode
 
 

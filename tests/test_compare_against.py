@@ -22,7 +22,7 @@ import pytest
 import seqsetvae
 from seqsetvae.cli import main
 from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
-from seqsetvae.stability import gitref
+from seqsetvae.stability.ab import revision
 
 REPO = Path(seqsetvae.__file__).resolve().parents[1]
 # blocks of five seeds up to ten; three short timed rounds keep the speed verdict cheap
@@ -197,17 +197,28 @@ def test_unknown_ref_is_one_line_and_exit_2(capsys, tmp_path):
 
 def test_a_ref_without_the_entry_point_is_named(clone, tmp_path):
     # history of its own, so a shallow checkout of this repository tests the same thing
-    git(clone, "rm", "-q", "seqsetvae/stability/abrun.py")
+    git(clone, "rm", "-q", "seqsetvae/stability/ab/worker.py")
     commit_all(clone, "a REF from before compare --against")
-    git(clone, "checkout", "-q", "HEAD~1", "--", "seqsetvae/stability/abrun.py")
+    git(clone, "checkout", "-q", "HEAD~1", "--", "seqsetvae/stability/ab/worker.py")
     commit_all(clone, "compare --against")
     old = git(clone, "rev-parse", "HEAD~1")
     proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", tmp_path,
                       "--out", tmp_path / "out")
     err = proc.stderr.strip()
     assert proc.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1
-    assert f"HEAD~1 ({old[:10]}) has no seqsetvae/stability/abrun.py" in err
+    assert f"HEAD~1 ({old[:10]}) has no seqsetvae/stability/ab/worker.py" in err
     assert "predates" in err and not (tmp_path / "out").exists()
+
+
+def test_a_ref_in_the_layout_before_the_ab_subpackage_runs_its_old_entry_point(tmp_path):
+    old = tmp_path / "old"
+    (old / "seqsetvae/stability").mkdir(parents=True)
+    (old / "seqsetvae/stability/abrun.py").write_text("")
+    assert revision.entry_module(old) == "seqsetvae.stability.abrun"
+    assert revision.entry_module(old, revision.TIMING_POINTS) is None  # no speed verdict then
+    assert revision.entry_module(REPO) == "seqsetvae.stability.ab.worker"
+    assert revision.entry_module(REPO, revision.TIMING_POINTS) == \
+        "seqsetvae.stability.ab.timing_worker"
 
 
 def test_without_git_is_one_line(capsys, monkeypatch, tmp_path):
@@ -236,10 +247,10 @@ def test_matched_lr_does_not_combine_with_against(capsys, tmp_path):
 @pytest.mark.slow
 def test_a_ref_whose_worker_crashes_is_named_and_its_checkout_removed(clone, synthetic,
                                                                       tmp_path):
-    edit(clone, "seqsetvae/stability/abrun.py", "\ndef main() -> int:\n",
+    edit(clone, "seqsetvae/stability/ab/worker.py", "\ndef main() -> int:\n",
          "\ndef main() -> int:\n    raise RuntimeError('REF cannot train')\n")
     commit_all(clone, "a REF whose worker crashes")
-    edit(clone, "seqsetvae/stability/abrun.py", "    raise RuntimeError('REF cannot train')\n",
+    edit(clone, "seqsetvae/stability/ab/worker.py", "    raise RuntimeError('REF cannot train')\n",
          "")
     commit_all(clone, "fixed")
     proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", synthetic,
@@ -269,9 +280,9 @@ def tiny_repo(tmp_path) -> Path:
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
 def test_the_checkout_of_ref_is_removed_after_an_error_or_an_interrupt(tiny_repo, exc):
-    commit = gitref.resolve(tiny_repo, "HEAD")
+    commit = revision.resolve(tiny_repo, "HEAD")
     with pytest.raises(exc):
-        with gitref.checkout(tiny_repo, commit) as tree:
+        with revision.checkout(tiny_repo, commit) as tree:
             assert (tree / "a.txt").read_text() == "a\n"
             raise exc
     assert not tree.parent.exists()
@@ -279,7 +290,7 @@ def test_the_checkout_of_ref_is_removed_after_an_error_or_an_interrupt(tiny_repo
 
 
 def test_uncommitted_lists_changed_and_untracked_paths(tiny_repo):
-    assert gitref.uncommitted(tiny_repo) == []
+    assert revision.uncommitted(tiny_repo) == []
     (tiny_repo / "a.txt").write_text("changed\n")
     (tiny_repo / "new.txt").write_text("new\n")
-    assert sorted(gitref.uncommitted(tiny_repo)) == ["a.txt", "new.txt"]
+    assert sorted(revision.uncommitted(tiny_repo)) == ["a.txt", "new.txt"]

@@ -54,12 +54,12 @@ def test_toml_file_may_start_from_a_preset(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('preset = "optimized"\n[optim]\nlr = 2e-5\n')
     cfg = load_config(path)
-    assert cfg.get("lr") == 2e-5 and cfg.get("beta") == 0.01
+    assert cfg.optim.lr == 2e-5 and cfg.loss.beta == 0.01
 
 
 def test_overrides_are_type_checked_and_unknown_keys_named():
     cfg = apply_overrides(preset("baseline"), ["lr=1e-3", "use_focal_loss=false", "levels=3"])
-    assert (cfg.get("lr"), cfg.get("use_focal_loss"), cfg.get("levels")) == (1e-3, False, 3)
+    assert (cfg.optim.lr, cfg.loss.use_focal_loss, cfg.model.levels) == (1e-3, False, 3)
     with pytest.raises(ConfigError, match="'lrr'"):
         apply_overrides(cfg, ["lrr=1"])
     with pytest.raises(ConfigError, match="levels: expected int"):
@@ -115,7 +115,7 @@ def test_out_of_range_values_are_refused_naming_the_key(item, message):
 def test_range_boundaries_are_accepted_and_files_are_named(tmp_path):
     cfg = apply_overrides(preset("optimized"), ["lr=0", "dropout=0", "focal_alpha=1",
                                                 "gradient_clip_val=0", "min_lr_ratio=1"])
-    assert cfg.get("lr") == 0.0 and cfg.get("focal_alpha") == 1.0
+    assert cfg.optim.lr == 0.0 and cfg.loss.focal_alpha == 1.0
     bad = tmp_path / "neg.toml"
     bad.write_text("[optim]\nbatch_size = -4\n")
     with pytest.raises(ConfigError, match=re.escape(f"{bad}: batch_size: must be >= 1")):

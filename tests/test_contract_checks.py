@@ -13,8 +13,9 @@ import torch
 
 from seqsetvae.data import collate
 from seqsetvae.model import build_model
-from seqsetvae.stability.contract import (
+from seqsetvae.stability.checks import (
     batch_problems,
+    check_names,
     contract_problems,
     schedule_problems,
     stale_gradient_problems,
@@ -53,7 +54,13 @@ def test_a_correct_model_meets_the_contract(model, data):
 def test_each_contract_check_catches_its_faults(fault, check, model, data):
     with faults.inject(fault):
         problems = contract_problems(model, collate(data, range(8)))
-    assert any(p.startswith(f"{check}:") for p in problems), problems
+    assert check in check_names(problems), problems
+
+
+def test_every_problem_names_a_registered_check():
+    assert check_names(["loss: x", "outputs: mu: missing", "loss: y"]) == ["outputs", "loss"]
+    with pytest.raises(ValueError, match="grad of w"):
+        check_names(["grad of w: non-finite"])
 
 
 def test_batch_check_catches_label_and_value_faults_in_the_trainers_collation(data):

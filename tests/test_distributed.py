@@ -22,18 +22,20 @@ import pytest
 import torch
 
 from seqsetvae.cli import main
+from seqsetvae.model import LOSS_TERMS
 from seqsetvae.train.checkpoint import load_checkpoint
 from seqsetvae.train.metrics import read_jsonl
+
+from .factories import small_flags
 
 RTOL = 1e-5
 # 28 training patients, batches of 4, 4 per step: steps of 4 and 3 micro-batches (so in every
 # other step rank 1 runs one micro-batch, rank 0 two), 3 epochs = 6 steps with validations.
 # A long LR warm-up keeps the learning rate independent of --max-steps (the run is resumed).
-RUN = ["--batch-size", "4", "--set", "model_dim=32", "--set", "latent_dim=8", "--set",
-       "ff_dim=64", "--set", "num_inducing=4", "--set", "gradient_accumulation_steps=4",
-       "--set", "warmup_steps=100", "--max-epochs", "3", "--checkpoint-every", "1",
+RUN = ["--batch-size", "4", *small_flags(gradient_accumulation_steps=4, warmup_steps=100),
+       "--max-epochs", "3", "--checkpoint-every", "1",
        "--no-progress", "--skip-checks", "--device", "cpu"]
-VALUES = ("loss", "recon", "kl", "kl_objective", "cls", "grad_norm", "lr", "beta")
+VALUES = (*LOSS_TERMS, "grad_norm", "lr", "beta")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from seqsetvae.train.checkpoint import load_checkpoint
+from seqsetvae.train.state import Stop
 from seqsetvae.train.trainer import RunOptions, Trainer
 
 from .factories import small_config
@@ -89,7 +90,7 @@ def test_a_non_finite_stop_is_not_validated(data, valid, tmp_path):
     values = np.full_like(data.values, np.nan)
     poisoned = type(data)(**{**vars(data), "values": values})
     trainer, summary = fit(tiny(nonfinite_patience=2), poisoned, valid, tmp_path)
-    assert summary["stop_reason"].startswith("non-finite")
+    assert summary["stop_reason"].startswith("non-finite") and trainer.state.stop is Stop.NONFINITE
     assert trainer.state.history == [] and summary["final_validation"] is None
     assert not (tmp_path / "checkpoints" / "best.pt").exists()
 
@@ -112,7 +113,7 @@ def test_the_final_validation_does_not_count_toward_patience(data, valid):
                      max_steps=STEPS_PER_EPOCH + 2)
     assert [v.get("final", False) for v in trainer.state.history] == [False, True]
     assert trainer.state.bad_validations == 0
-    assert trainer.state.stop_reason.startswith("max_steps")
+    assert trainer.state.stop is Stop.MAX_STEPS
 
 
 def test_the_final_validation_leaves_the_trajectory_and_the_rng_alone(data, valid):

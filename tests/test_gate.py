@@ -1,4 +1,4 @@
-"""The before-merge gate's decision rule (abstats.gate, sequential.Design) on synthetic per-seed
+"""The before-merge gate's decision rule (ab.gate.gate, ab.sequential.Design) on synthetic per-seed
 statistics: it flags a planted regression at the first block, passes a harmless change, keeps
 its family-wise false-alarm rate on simulated null comparisons where the old per-statistic rule
 does not, and the speed verdict stays apart from it."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqsetvae.stability.abstats import (
+from seqsetvae.stability.ab.gate import (
     BETTER,
     IDENTICAL,
     SAME,
@@ -17,8 +17,8 @@ from seqsetvae.stability.abstats import (
     WORSE,
     gate,
 )
-from seqsetvae.stability.sequential import Design, holm_adjusted
-from seqsetvae.stability.speed import FASTER, SLOWER, SpeedDesign, round_order, speed_verdict
+from seqsetvae.stability.ab.sequential import Design, holm_adjusted
+from seqsetvae.stability.ab.speed import FASTER, SLOWER, SpeedDesign, round_order, speed_verdict
 
 DESIGN = Design(block=6, max_seeds=18)
 # typical magnitudes of each statistic (positive for ratio scales), and per-seed noise: log SD

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from .factories import small_flags
+
 REPO = Path(__file__).resolve().parents[1]
 TORCH = "torch==2.13.0"  # the build CI installs first (pyproject.toml)
-SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
-         "--set", "num_inducing=4"]
+SMALL = small_flags()
 
 
 def run(*cmd, cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -35,14 +35,13 @@ from seqsetvae.train.checkpoint import load_checkpoint
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.trainer import RunOptions, Trainer
 
-from .factories import small_config
+from .factories import small_config, small_flags
 from .fault_launcher import launch
 from .faults import FaultHooks, parse_faults
 
 ROOT = Path(__file__).resolve().parents[1]  # `python -m tests.fault_launcher` runs from here
 
-SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
-         "--set", "num_inducing=4"]
+SMALL = small_flags()
 # 28 training patients in batches of 4, two per step: 4 steps per epoch (the last one has a single
 # micro-batch), a validation and possibly a new best.pt after each epoch: 8 attempts. Attempt 5
 # gets a NaN loss and is skipped, so metrics.jsonl also holds a repeated step number.

@@ -22,14 +22,14 @@ import torch
 from seqsetvae.cli import main
 from seqsetvae.train import rundir
 from seqsetvae.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from seqsetvae.train.layout import RunLayout
 from seqsetvae.train.metrics import read_jsonl
 from seqsetvae.train.resume import resume_latest
 from seqsetvae.train.trainer import RunOptions, Trainer
 
-from .factories import random_packed, small_config
+from .factories import random_packed, small_config, small_flags
 
-SMALL = ["--set", "model_dim=32", "--set", "latent_dim=8", "--set", "ff_dim=64",
-         "--set", "num_inducing=4", "--set", "warmup_steps=2"]
+SMALL = small_flags(warmup_steps=2)
 # the data checks slow every start down; one test runs them (to see their warning format)
 RUN = ["--config", "optimized", "--batch_size", "2", *SMALL, "--max-epochs", "100",
        "--checkpoint-every", "1", "--no-progress"]
@@ -114,13 +114,13 @@ def test_a_run_is_refused_and_overwrite_moves_it_aside(dataset, tmp_path):
     assert {p.relative_to(aside): p.read_bytes() for p in aside.rglob("*") if p.is_file()} \
         == before  # the old run, whole and untouched
     assert steps(out) == [1]
-    assert not (out / rundir.LOCK_NAME).exists() and not (aside / rundir.LOCK_NAME).exists()
+    assert not (RunLayout(out).lock).exists() and not (RunLayout(aside).lock).exists()
 
 
 # -- one trainer at a time -------------------------------------------------------------------
 def test_a_second_trainer_is_refused_while_the_first_finishes(dataset, tmp_path):
     out = tmp_path / "run"
-    lock = out / rundir.LOCK_NAME
+    lock = RunLayout(out).lock
     # a pause in each checkpoint write keeps the first trainer busy while the second starts
     first = subprocess.Popen(train_cmd(dataset, out, "--max-steps", 12, "--skip-checks",
                                        sleep_in_save=1),
@@ -153,7 +153,7 @@ def test_a_killed_trainers_lock_does_not_block_the_next_run(dataset, tmp_path):
         assert killed.wait(60) == -signal.SIGKILL
     finally:
         killed.kill()
-    stale = json.loads((out / rundir.LOCK_NAME).read_text())
+    stale = json.loads((RunLayout(out).lock).read_text())
     assert stale["pid"] == killed.pid  # the file is left behind, naming a dead process
     err = ok(train(dataset, out, "--max-steps", 3, "--resume"))
     assert "in use" not in err

@@ -64,12 +64,12 @@ def test_a_restart_trains_only_the_missing_runs_and_reads_back_equal_runs(split,
 
 
 def test_every_input_of_a_run_is_in_its_key(split, monkeypatch):
-    cfg = profile_config("optimized", PROFILE).to_flat()
+    cfg = profile_config("optimized", PROFILE)
     job = RunJob(cfg, "optimized", *split, PROFILE, 0, "cpu")
-    same = RunJob(dict(cfg), "optimized", random_packed(24, max_sets=5, max_events=4, seed=1),
+    same = RunJob(cfg.replace(), "optimized", random_packed(24, max_sets=5, max_events=4, seed=1),
                   split[1], dataclasses.replace(PROFILE), 0, "cpu")
     assert run_key(same) == run_key(job)
-    changed = [dataclasses.replace(job, cfg_flat={**cfg, "lr": cfg["lr"] * 1.01}),
+    changed = [dataclasses.replace(job, cfg=cfg.replace(lr=cfg.optim.lr * 1.01)),
                dataclasses.replace(job, config_name="other"),
                dataclasses.replace(job, train=random_packed(24, 5, 4, seed=3)),
                dataclasses.replace(job, valid=random_packed(8, 5, 4, seed=3)),
@@ -94,7 +94,7 @@ def test_the_source_digest_sees_an_edited_file(tmp_path):
 
 
 def test_a_damaged_results_file_is_one_line_naming_it(split, tmp_path):
-    job = RunJob(profile_config("optimized", PROFILE).to_flat(), "optimized", *split, PROFILE,
+    job = RunJob(profile_config("optimized", PROFILE), "optimized", *split, PROFILE,
                  0, "cpu")
     store = RunStore(tmp_path)
     store.path(run_key(job)).write_text('{"key": ')

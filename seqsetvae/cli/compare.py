@@ -3,7 +3,7 @@
 
 For ``--against``, everything that can be refused is refused before any training: git and the
 repository, REF, its entry point, the data and the configs. The user's checkout is never changed;
-REF runs from a temporary worktree (see stability/gitref.py).
+REF runs from a temporary worktree (see stability/ab/revision.py).
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from pathlib import Path
 import torch
 
 from ..config import PRECISIONS, ConfigError, load_config
-from ..stability import gitref
-from ..stability.ab import Request, run_ab
-from ..stability.abstats import config_changes, gate, statistic_values
+from ..stability.ab import revision
+from ..stability.ab.gate import config_changes, gate, statistic_values
+from ..stability.ab.sequential import Design
+from ..stability.ab.sides import Request, run_ab
+from ..stability.ab.speed import SLOWER, UNMEASURED, SpeedDesign, speed_verdict
 from ..stability.cluster import SCHEDULER_ENV, default_scheduler
 from ..stability.runs import PROFILES, profile_config
-from ..stability.sequential import Design
-from ..stability.speed import SLOWER, UNMEASURED, SpeedDesign, speed_verdict
 from ..stability.variability import MIN_POINTS
 from .common import (
+    WORSE_ERROR,
     add_data_source_flags,
     data_name,
     data_source,
@@ -35,7 +36,6 @@ from .common import (
 
 DEFAULT_CONFIGS = ["baseline", "optimized"]  # compare: the first is the reference
 DEFAULT_AB_CONFIGS = ["optimized"]  # --against: the config the guide recommends
-WORSE_EXIT = 1  # --fail_on_worse / --fail_on_slower: the working tree is worse than REF
 DEFAULT_MAX_SEEDS = 18  # --against: the seed cap of the sequential design
 
 
@@ -80,7 +80,7 @@ def cmd_compare(args) -> int:
     reference = next(iter(configs))
     pairs = [(name, reference) for name in configs if name != reference]
     if args.matched_lr:  # each candidate again at the reference's learning rate
-        ref_lr = configs[reference].get("lr")
+        ref_lr = configs[reference].optim.lr
         for name in list(configs)[1:]:
             label = f"{name}@lr={ref_lr:g}"
             configs[label] = configs[name].replace(lr=ref_lr)
@@ -110,10 +110,10 @@ def cmd_against(args) -> int:
         raise ConfigError(f"--timed_rounds {args.timed_rounds}: a speed verdict needs at least "
                           "3 rounds (0 switches it off)")
     speed = SpeedDesign(args.timed_rounds, args.timed_steps) if args.timed_rounds else None
-    repo = gitref.package_repo()
-    commit = gitref.resolve(repo, args.against)
-    gitref.require_entry_point(repo, args.against, commit)
-    dirty = gitref.uncommitted(repo)
+    repo = revision.package_repo()
+    commit = revision.resolve(repo, args.against)
+    revision.require_entry_point(repo, args.against, commit)
+    dirty = revision.uncommitted(repo)
     if dirty:
         print(f"note: the working tree has uncommitted changes ({len(dirty)} path(s)); "
               "comparing it as it is", flush=True)
@@ -135,7 +135,7 @@ def cmd_against(args) -> int:
     print_summary(summary, args.out)
     failed = (summary["worse"] and args.fail_on_worse) or \
         (summary["speed"]["verdict"] == SLOWER and args.fail_on_slower)
-    return WORSE_EXIT if failed else 0
+    return WORSE_ERROR if failed else 0
 
 
 def sequential_design(args) -> Design:
@@ -192,7 +192,7 @@ def config_specs(configs: list[str] | None) -> dict[str, str]:
 def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tuple[Path, list],
           runs: dict, outcome: dict, speed: dict) -> dict:
     # matplotlib loads only when a report is made
-    from ..stability.abreport import side_properties, write_ab_report
+    from ..stability.ab.report import side_properties, write_ab_report
 
     (commit, ref_label), (repo, dirty) = ref, tree
     used = outcome["seeds_used"]
@@ -210,7 +210,7 @@ def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tupl
         plots[name] = {ref_label: [r.trace for r in ref_runs],
                        "working tree": [r.trace for r in tree_runs]}
     meta = {"kind": "ab", "ref": {"name": args.against, "commit": commit, "label": ref_label},
-            "working_tree": {"path": str(repo), "head": gitref.head(repo),
+            "working_tree": {"path": str(repo), "head": revision.head(repo),
                              "uncommitted": dirty},
             "data": data_name(args),
             "profile": request.profile.name, "steps": request.profile.steps,
@@ -253,9 +253,9 @@ def register(sub) -> None:
          help="compare the working tree with REF (a git revision of this repository) on the "
               "same data, configs, profile and seeds, statistic by statistic")
     flag(p, "--fail_on_worse", action="store_true",
-         help=f"with --against: exit {WORSE_EXIT} when any gating statistic is worse than REF")
+         help=f"with --against: exit {WORSE_ERROR} when any gating statistic is worse than REF")
     flag(p, "--fail_on_slower", action="store_true",
-         help=f"with --against: exit {WORSE_EXIT} when the working tree is slower than REF")
+         help=f"with --against: exit {WORSE_ERROR} when the working tree is slower than REF")
     flag(p, "--seeds", type=at_least_two, default=6,
          help="paired seeds (at least 2); with --against: the seeds of each block")
     flag(p, "--max_seeds", type=at_least_two,

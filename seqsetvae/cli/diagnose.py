@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config, ConfigError
 from ..data import DataError, collate
 from ..diagnostics import (
     analyze_gradients,
@@ -19,15 +18,15 @@ from ..diagnostics import (
 )
 from ..model import build_model
 from ..stability.collapse import posterior_health
-from ..train.checkpoint import CheckpointError, first_line, load_checkpoint
+from ..train.checkpoint import CheckpointError, first_line
+from ..train.contents import read_run
+from ..train.layout import RunLayout
 from ..train.metrics import read_jsonl
 from .common import add_data_source_flags, data_source, flag, positive_int
 
-CHECKPOINT_KEYS = ("model", "config", "variables", "trainer")
-
 
 def cmd_diagnose(args) -> int:
-    cfg, variables, ckpt = read_checkpoint(args.checkpoint)
+    cfg, variables, weights, step = read_run(args.checkpoint)
     data = data_source(args).load(args.split)
     if list(data.variables) != variables:
         raise DataError(f"{args.checkpoint}: trained on variables {variables[:5]}..., the data "
@@ -36,12 +35,11 @@ def cmd_diagnose(args) -> int:
         raise DataError(f"split {args.split!r} has no patients to diagnose")
     model = build_model(len(variables), cfg)
     try:
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"{args.checkpoint}: weights do not fit the model its config "
                               f"describes ({first_line(exc)})") from None
     batch = collate(data, np.arange(min(args.patients, len(data))))
-    step = ckpt["trainer"]["step"]
 
     model.train()
     torch.manual_seed(0)
@@ -57,25 +55,9 @@ def cmd_diagnose(args) -> int:
     return 0
 
 
-def read_checkpoint(path: Path) -> tuple[Config, list[str], dict]:
-    """The config, variables and state of a training checkpoint; CheckpointError naming the file
-    for anything else."""
-    ckpt = load_checkpoint(path, require=CHECKPOINT_KEYS)
-    try:
-        cfg = Config.from_flat(json.loads(ckpt["config"]), source=str(path))
-        variables = json.loads(ckpt["variables"])
-        int(ckpt["trainer"]["step"])
-    except (ConfigError, TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: not a training checkpoint of this version "
-                              f"({type(exc).__name__}: {first_line(exc)})") from None
-    if not isinstance(variables, list):
-        raise CheckpointError(f"{path}: not a training checkpoint (variables is not a list)")
-    return cfg, variables, ckpt
-
-
 def _norm_history(checkpoint: Path) -> dict:
     """Pre-clip and applied gradient norms from the run's metrics.jsonl, when it is there."""
-    metrics = checkpoint.parent.parent / "metrics.jsonl"
+    metrics = RunLayout.of_checkpoint(checkpoint).metrics
     if not metrics.is_file():
         return {}
     records = read_jsonl(metrics)

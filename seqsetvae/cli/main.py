@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..data.errors import DataError
 from ..train.checkpoint import CheckpointError
 from . import check_data, compare, config, data, diagnose, train
-from .common import ARGS_ERROR, fail
+from .common import ARGS_ERROR, exit_code, fail
 
 COMMANDS = (config, data, train, diagnose, compare, check_data)  # each has register(subparsers)
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, CheckpointError) as exc:
-        return fail(args, exc, getattr(exc, "exit_code", ARGS_ERROR))
+        return fail(args, exc, exit_code(exc))
     except OSError as exc:  # a file that cannot be read or written, named by the OS error
         return fail(args, os_error_line(exc), ARGS_ERROR)
     except KeyboardInterrupt:

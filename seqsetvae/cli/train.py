@@ -14,9 +14,11 @@ from ..config import PRECISIONS
 from ..data.errors import DataError, DatasetInvalid
 from ..train import rundir
 from ..train.checkpoint import CheckpointError
+from ..train.state import Stop
 from ..train.trainer import RunOptions, Trainer, TrainingError
 from .common import (
     ARGS_ERROR,
+    NONFINITE_ERROR,
     RUN_ERROR,
     add_config_flags,
     add_data_source_flags,
@@ -99,7 +101,7 @@ def train_in(run_dir: rundir.RunDir, cfg, args) -> int:
             dist.destroy_process_group()
     if trainer.is_main:
         print(json.dumps(summary, indent=2, default=float))
-    return 0 if not summary["stop_reason"].startswith("non-finite") else 3
+    return NONFINITE_ERROR if trainer.state.stop is Stop.NONFINITE else 0
 
 
 def register(sub) -> None:

@@ -10,10 +10,7 @@ class DataError(ValueError):
 
 
 class DatasetInvalid(DataError):
-    """The dataset failed its checks. The command line exits 1 for it, as ``check-data`` does for
-    errors found, and 2 for other DataErrors (unusable arguments or files)."""
-
-    exit_code = 1
+    """The dataset failed its checks (exit status: cli.common.EXIT_CODES)."""
 
 
 class DataWarning(UserWarning):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import torch
 
+from .seqsetvae import LOSS_TERMS
+
 
 def expected_shapes(batch, latent_dim: int) -> dict[str, tuple[int, ...]]:
     """Output name -> shape for a batch of B patients, S sets and N events per set."""
     b, s, n = batch.var_idx.shape
     return {"logits": (b,), "mu": (b, s, latent_dim), "logvar": (b, s, latent_dim),
             "z": (b, s, latent_dim), "recon_pred": (b, s, n), "kl_per_dim": (latent_dim,),
-            "loss": (), "recon": (), "kl": (), "kl_objective": (), "cls": ()}
+            **dict.fromkeys(LOSS_TERMS, ())}
 
 
 def output_problems(out, batch, latent_dim: int, dtype: torch.dtype | None = None) -> list[str]:

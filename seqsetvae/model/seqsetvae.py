@@ -17,6 +17,9 @@ from ..data.collate import Batch
 from .layers import ISAB, PMA, Packing, TimeEncoding
 from .losses import focal_loss, free_bits_kl, gaussian_kl_per_dim, reconstruction_loss
 
+# the scalar loss terms of ModelOutput, in the order the trainer logs them
+LOSS_TERMS = ("loss", "recon", "kl", "kl_objective", "cls")
+
 
 @dataclass
 class ModelOutput:

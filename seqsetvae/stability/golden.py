@@ -16,9 +16,10 @@ import torch
 from ..config import load_config
 from ..data.packed import PackedData
 from ..fileio import write_json
+from ..model import LOSS_TERMS
 from ..train.trainer import RunOptions, Trainer
 
-GOLDEN_METRICS = ("loss", "recon", "kl", "kl_objective", "cls", "grad_norm")
+GOLDEN_METRICS = (*LOSS_TERMS, "grad_norm")
 # (rtol, atol) per metric: loose enough for summation-order differences between CPUs, tight
 # enough that a real numerical change fails within a few steps (the control test shows it).
 TOLERANCES = {"loss": (1e-4, 1e-6), "recon": (1e-4, 1e-6), "kl": (1e-3, 1e-6),
@@ -32,7 +33,7 @@ GOLDEN_SCHEDULE = dict(warmup_steps=5, beta_warmup_steps=5, max_epochs=10_000)
 
 def golden_config(preset_name: str, **overrides):
     cfg = load_config(preset_name)
-    ff_dim = cfg.get("ff_dim") // 4  # each preset's ff_dim shrunk alike (512 -> 128, 256 -> 64)
+    ff_dim = cfg.model.ff_dim // 4  # each preset's ff_dim shrunk alike (512 -> 128, 256 -> 64)
     return cfg.replace(**{**GOLDEN_SIZES, "ff_dim": ff_dim, **GOLDEN_SCHEDULE, **overrides})
 
 

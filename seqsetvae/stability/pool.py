@@ -73,7 +73,7 @@ class RunPool:
                profile: Profile, seed: int, setup=None) -> Future:
         """Start the run named by ``key`` unless it was started before; returns its future."""
         if key not in self._runs:
-            job = RunJob(cfg.to_flat(), name, train, valid, profile, seed, self.device, setup)
+            job = RunJob(cfg, name, train, valid, profile, seed, self.device, setup)
             self._runs[key] = self._start(job, "/".join(str(k) for k in key if k is not None))
         return self._runs[key]
 

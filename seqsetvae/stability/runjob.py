@@ -1,5 +1,5 @@
 """One traced run as it travels between a worker and the pool: the job, and its result as JSON
-text (abrun.run_record's raw material, stamped with the code that trained it). Every backend and
+text (ab.worker.run_record's raw material, stamped with the code that trained it). Every backend and
 the results folder hand back the same text, and the trace is rebuilt from it as
 `compare --against` rebuilds a side's runs, so a run trained here, on a cluster or read from
 disk is one and the same trace.
@@ -18,8 +18,8 @@ import torch
 
 from ..config import Config, ConfigError
 from ..data.packed import PackedData
-from .ab import side_run
-from .abrun import run_record
+from .ab.sides import side_run
+from .ab.worker import run_record
 from .runs import Profile, RunTrace, traced_run_job
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ class ForeignCodeError(ConfigError):
 class RunJob:
     """Everything a worker needs for one traced run (the arguments of runs.traced_run_job)."""
 
-    cfg_flat: dict
+    cfg: Config
     config_name: str
     train: PackedData
     valid: PackedData
@@ -43,7 +43,7 @@ class RunJob:
     setup: object = None  # module-level callable -> context manager held around the run
 
     def args(self) -> tuple:
-        return (self.cfg_flat, self.config_name, self.train, self.valid, self.profile,
+        return (self.cfg, self.config_name, self.train, self.valid, self.profile,
                 self.seed, self.device, self.setup)
 
 
@@ -73,11 +73,11 @@ def code_identity() -> dict:
 code_identity()  # taken on import, so an edit made while a long session runs is not claimed
 
 
-def record_job(cfg_flat: dict, config_name: str, train: PackedData, valid: PackedData,
+def record_job(cfg: Config, config_name: str, train: PackedData, valid: PackedData,
                profile: Profile, seed: int, device: str = "cpu", setup=None) -> str:
     """Worker entry point: one traced run, returned as JSON text."""
-    trace = traced_run_job(cfg_flat, config_name, train, valid, profile, seed, device, setup)
-    return json.dumps({**run_record(trace, Config.from_flat(cfg_flat)), "code": code_identity()})
+    trace = traced_run_job(cfg, config_name, train, valid, profile, seed, device, setup)
+    return json.dumps({**run_record(trace, cfg), "code": code_identity()})
 
 
 def parse_record(text: str, where: str) -> dict:

@@ -23,13 +23,13 @@ from ..data.collate import collate
 from ..data.packed import PackedData
 from ..train.metrics import auroc
 from ..train.trainer import RunOptions, Trainer, precision_context
-from .collapse import PosteriorHealth, posterior_health
-from .contract import (
+from .checks import (
     batch_problems,
     contract_problems,
     schedule_problems,
     stale_gradient_problems,
 )
+from .collapse import PosteriorHealth, posterior_health
 from .gradients import GradientReport, gradient_report
 from .learning import LearningReport, learning_report
 
@@ -60,9 +60,9 @@ def profile_config(name_or_path: str, profile: Profile, **overrides) -> Config:
     cfg = load_config(name_or_path)
     shrink = dict(profile.shrink)
     if "model_dim" in shrink:  # keep each preset's ff_dim : model_dim ratio (512/256 vs 256/256)
-        shrink["ff_dim"] = max(8, cfg.get("ff_dim") * shrink["model_dim"] // cfg.get("model_dim"))
+        shrink["ff_dim"] = max(8, cfg.model.ff_dim * shrink["model_dim"] // cfg.model.model_dim)
     schedule = dict(warmup_steps=profile.warmup_steps, beta_warmup_steps=profile.warmup_steps,
-                    max_epochs=10_000, lr=cfg.get("lr") * profile.lr_scale)
+                    max_epochs=10_000, lr=cfg.optim.lr * profile.lr_scale)
     return cfg.replace(**{**shrink, **schedule, **overrides})
 
 
@@ -112,7 +112,7 @@ class RunTrace:
         return len(self.records) / self.seconds if self.seconds > 0 else float("nan")
 
 
-def traced_run_job(cfg_flat: dict, config_name: str, train: PackedData, probe_data: PackedData,
+def traced_run_job(cfg: Config, config_name: str, train: PackedData, probe_data: PackedData,
                    profile: Profile, seed: int, device: str = "cpu",
                    setup: Callable[[], contextlib.AbstractContextManager] | None = None
                    ) -> RunTrace:
@@ -120,7 +120,7 @@ def traced_run_job(cfg_flat: dict, config_name: str, train: PackedData, probe_da
     module-level callable returning a context manager held around the run (fault injection)."""
     torch.set_num_threads(1)
     with setup() if setup is not None else contextlib.nullcontext():
-        return traced_run(Config.from_flat(cfg_flat), config_name, train, probe_data, profile,
+        return traced_run(cfg, config_name, train, probe_data, profile,
                           seed, device)
 
 
@@ -142,17 +142,17 @@ def traced_run(cfg: Config, config_name: str, train: PackedData, valid: PackedDa
     started = time.perf_counter()
     trainer.fit()
     seconds = time.perf_counter() - started
-    with precision_context(cfg.get("precision"), trainer.device):
+    with precision_context(cfg.optim.precision, trainer.device):
         valid_auroc = validation_auroc(trainer.model, valid, device)
     health = posterior_health(trainer.model, probe, mi_sets=256, seed=seed)
     problems = stale_gradient_problems(trainer.model)  # before anything computes new ones
     problems += contract_problems(
-        trainer.model, probe, lambda: precision_context(cfg.get("precision"), trainer.device))
+        trainer.model, probe, lambda: precision_context(cfg.optim.precision, trainer.device))
     problems += batch_problems(trainer.batch, train, trainer.sampler.batches()[:8])
-    problems += schedule_problems(records, cfg.get("lr"), cfg.get("beta"),
-                                  cfg.get("beta_warmup_steps"))
+    problems += schedule_problems(records, cfg.optim.lr, cfg.loss.beta,
+                                  cfg.loss.beta_warmup_steps)
     return build_trace(config_name, seed, records, probe_values, valid_auroc,
-                       cfg.get("gradient_clip_val"), profile.warmup_steps, health, problems,
+                       cfg.optim.gradient_clip_val, profile.warmup_steps, health, problems,
                        seconds)
 
 

@@ -56,7 +56,7 @@ def setup_identity(setup) -> dict | None:
 
 
 def run_key(job: RunJob) -> dict:
-    return {"format": STORE_FORMAT, "config_name": job.config_name, "config": job.cfg_flat,
+    return {"format": STORE_FORMAT, "config_name": job.config_name, "config": job.cfg.to_flat(),
             "profile": dataclasses.asdict(job.profile), "seed": job.seed, "device": job.device,
             "train": data_identity(job.train), "valid": data_identity(job.valid),
             "setup": setup_identity(job.setup), "code": code_identity()}

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..config import Config, save_config
 from .errors import TrainingError
+from .layout import RunLayout
 from .metrics import JsonlWriter
 
 
@@ -43,22 +43,22 @@ class RunFiles:
                 sink.close()
 
 
-def open_run_files(out_dir: Path, cfg: Config, model: torch.nn.Module, keep_lines: int,
+def open_run_files(layout: RunLayout, cfg: Config, model: torch.nn.Module, keep_lines: int,
                    tensorboard: bool) -> RunFiles:
     """``keep_lines``: the records of metrics.jsonl and timing.jsonl to keep (a resumed run's
     count at its checkpoint; lines logged after it are dropped and logged again)."""
     try:
-        prepare_out_dir(out_dir, checkpoint_bytes(model))
-        save_config(cfg, out_dir / "config.json")
-        files = RunFiles(JsonlWriter(out_dir / "metrics.jsonl", keep_lines=keep_lines),
-                         JsonlWriter(out_dir / "timing.jsonl", keep_lines=keep_lines))
+        prepare_out_dir(layout, checkpoint_bytes(model))
+        save_config(cfg, layout.config)
+        files = RunFiles(JsonlWriter(layout.metrics, keep_lines=keep_lines),
+                         JsonlWriter(layout.timing, keep_lines=keep_lines))
     except OSError as exc:
-        raise TrainingError(f"{out_dir}: output directory is not writable "
+        raise TrainingError(f"{layout.root}: output directory is not writable "
                             f"({exc.strerror or exc})") from None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter  # optional dependency
 
-        files.tb = SummaryWriter(out_dir / "tensorboard")
+        files.tb = SummaryWriter(layout.tensorboard)
     return files
 
 
@@ -67,12 +67,13 @@ def checkpoint_bytes(model: torch.nn.Module) -> int:
     return 3 * 4 * sum(p.numel() for p in model.parameters())
 
 
-def prepare_out_dir(out_dir: Path, checkpoint_size: int = 0) -> None:
+def prepare_out_dir(layout: RunLayout, checkpoint_size: int = 0) -> None:
     """Create the run directory and prove it is writable, with room for the checkpoints (a
     `last`, its previous copy and the one being written), before the first step. The probe is
     written and fsynced for real: a full disk or a read-only mount may only show at that point."""
+    out_dir = layout.root
     try:
-        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        layout.checkpoints.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write_test"
         with open(probe, "wb") as fh:
             fh.write(b"\0" * 65536)

@@ -1,6 +1,6 @@
 """Resuming a run: which checkpoint to resume from, and loading one back into a Trainer.
 
-A checkpoint holds the whole state of a run (``Trainer.state_dict``): weights, optimizer,
+A checkpoint holds the whole state of a run (``contents.TrainingCheckpoint``): weights, optimizer,
 scheduler, scaler, the loop position and counters, the validation history and the RNG state, so a
 resumed run repeats the uninterrupted one bit for bit. ``resume_latest`` searches a run's
 checkpoints newest first and skips damaged ones with a warning instead of stopping at the first.
@@ -8,13 +8,14 @@ checkpoints newest first and skips damaged ones with a warning instead of stoppi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
-from .checkpoint import CheckpointError, first_line, load_checkpoint
+from .checkpoint import CheckpointError, first_line
+from .contents import TrainingCheckpoint
+from .layout import RunLayout
 from .state import TrainState
 
 
@@ -23,7 +24,7 @@ class Trainer(Protocol):
     module does not import the trainer that imports it."""
 
     device: torch.device
-    ckpt_dir: Path
+    layout: RunLayout
     train_data: object  # PackedData: its ``variables`` must match the checkpoint's
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -32,16 +33,6 @@ class Trainer(Protocol):
     state: TrainState
 
     def warn(self, message: str) -> None: ...
-
-# `best` is saved with the same full state as `last`, at the validation that improved, so it is
-# a resume point of last resort: the steps after it are redone
-CANDIDATES = ("last.pt", "last.prev.pt", "best.pt")
-
-
-def resume_candidates(ckpt_dir: Path) -> list[Path]:
-    """A run's checkpoints to resume from, newest first."""
-    return [ckpt_dir / name for name in CANDIDATES]
-
 
 def resume_run(trainer: Trainer, resume_from: str | Path | None) -> bool:
     """Load ``resume_from`` into ``trainer``: a checkpoint file, "auto" for the run's newest
@@ -57,19 +48,17 @@ def resume_run(trainer: Trainer, resume_from: str | Path | None) -> bool:
 def load_state(trainer: Trainer, path: str | Path) -> None:
     """Load a checkpoint of this model and data into ``trainer``; an unreadable file or any
     mismatch is a CheckpointError naming the file."""
-    ckpt = load_checkpoint(path, map_location=trainer.device)
+    ckpt = TrainingCheckpoint.load(path, map_location=trainer.device)
+    if ckpt.variables != list(trainer.train_data.variables):
+        raise CheckpointError(f"{path}: checkpoint was trained on other variables")
     try:
-        if json.loads(ckpt["variables"]) != list(trainer.train_data.variables):
-            raise CheckpointError(f"{path}: checkpoint was trained on other variables")
-        trainer.model.load_state_dict(ckpt["model"])
-        trainer.optimizer.load_state_dict(ckpt["optimizer"])
-        trainer.scheduler.load_state_dict(ckpt["scheduler"])
-        trainer.scaler.load_state_dict(ckpt["scaler"])
-        state = TrainState(**ckpt["trainer"], history=json.loads(ckpt["history"]))
-        torch.set_rng_state(ckpt["rng"].cpu())
+        trainer.model.load_state_dict(ckpt.model)
+        trainer.optimizer.load_state_dict(ckpt.optimizer)
+        trainer.scheduler.load_state_dict(ckpt.scheduler)
+        trainer.scaler.load_state_dict(ckpt.scaler)
+        state = TrainState(**ckpt.counters, history=ckpt.history)
+        torch.set_rng_state(ckpt.rng.cpu())
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        if isinstance(exc, CheckpointError):
-            raise
         raise CheckpointError(f"{path}: not a checkpoint of this model and data "
                               f"({type(exc).__name__}: {first_line(exc)})") from None
     trainer.state = state
@@ -80,7 +69,7 @@ def resume_latest(trainer: Trainer) -> Path | None:
     """Resume from the newest readable checkpoint of ``resume_candidates``; None (start fresh)
     when the run has none yet. Damaged checkpoints are reported and skipped; if all are damaged,
     stop rather than overwrite them with a fresh run."""
-    candidates = resume_candidates(trainer.ckpt_dir)
+    candidates = trainer.layout.resume_candidates()
     damaged = []
     for path in candidates:
         if not path.exists():
@@ -96,7 +85,7 @@ def resume_latest(trainer: Trainer) -> Path | None:
                          f"checkpoint {path} (step {trainer.state.step})")
         return path
     if damaged:
-        raise CheckpointError(f"no usable checkpoint in {trainer.ckpt_dir} (all damaged); move "
-                              f"them away to start afresh or pass --resume FILE")
-    trainer.warn(f"no checkpoint in {trainer.ckpt_dir} yet; starting fresh")
+        raise CheckpointError(f"no usable checkpoint in {trainer.layout.checkpoints} (all "
+                              f"damaged); move them away to start afresh or pass --resume FILE")
+    trainer.warn(f"no checkpoint in {trainer.layout.checkpoints} yet; starting fresh")
     return None

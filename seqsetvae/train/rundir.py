@@ -20,8 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-LOCK_NAME = "train.lock"
-CHECKPOINT_GLOB = "checkpoints/*.pt"
+from .layout import RunLayout
 
 
 class RunDirError(RuntimeError):
@@ -39,9 +38,8 @@ def existing_run(out: Path) -> str | None:
     nothing worth keeping: no checkpoint, no summary and no logged step."""
     if not out.is_dir():
         return None
-    steps = _logged_steps(out)
-    if steps is None and not (out / "summary.json").exists() and \
-            not any(out.glob(CHECKPOINT_GLOB)):
+    steps, layout = _logged_steps(out), RunLayout(out)
+    if steps is None and not layout.summary.exists() and not layout.has_checkpoints():
         return None
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_last_write(out)))
     count = "an unknown number of" if steps is None else str(steps)
@@ -51,7 +49,7 @@ def existing_run(out: Path) -> str | None:
 def _logged_steps(out: Path) -> int | None:
     """The step of the last whole record of metrics.jsonl (read from its tail only)."""
     try:
-        with open(out / "metrics.jsonl", "rb") as fh:
+        with open(RunLayout(out).metrics, "rb") as fh:
             fh.seek(max(0, fh.seek(0, os.SEEK_END) - 65536))
             tail = fh.read().decode(errors="replace").splitlines()
     except OSError:
@@ -63,7 +61,8 @@ def _logged_steps(out: Path) -> int | None:
 
 
 def _last_write(out: Path) -> float:
-    times = [p.stat().st_mtime for p in out.rglob("*") if p.name != LOCK_NAME and p.is_file()]
+    lock = RunLayout(out).lock
+    times = [p.stat().st_mtime for p in out.rglob("*") if p != lock and p.is_file()]
     return max(times, default=out.stat().st_mtime)
 
 
@@ -102,11 +101,11 @@ class RunLock:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NotWritable(out, exc) from None
-        return cls(out, _locked_fd(out / LOCK_NAME), created)
+        return cls(out, _locked_fd(RunLayout(out).lock), created)
 
     @property
     def path(self) -> Path:
-        return self.out / LOCK_NAME
+        return RunLayout(self.out).lock
 
     def moved(self, new_out: Path) -> None:
         """The directory was renamed with the lock file in it; the lock goes with the file."""

@@ -24,7 +24,6 @@ fixed points where tests reach into a step (``hooks``; no-ops unless a test inst
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import sys
@@ -42,19 +41,19 @@ from ..data.collate import Batch, collate
 from ..data.packed import PackedData
 from ..data.sampler import BucketBatchSampler
 from ..fileio import write_json
-from ..model import SeqSetVAE, build_model
+from ..model import LOSS_TERMS, SeqSetVAE, build_model
 from . import hooks as step_hooks
 from .checkpoint import save_checkpoint
+from .contents import TrainingCheckpoint
 from .distributed import all_reduce_grads, any_rank, broadcast_weights, init_distributed
 from .errors import TrainingError
 from .hooks import StepHooks
+from .layout import RunLayout
 from .metrics import auprc, auroc
 from .optim import build_optimizer, build_scheduler
 from .outputs import RunFiles, open_run_files
 from .resume import resume_run
-from .state import TrainState
-
-LOSS_KEYS = ("loss", "recon", "kl", "kl_objective", "cls")
+from .state import Stop, TrainState
 
 
 @dataclass
@@ -145,8 +144,8 @@ class Trainer:
 
     # -- files ------------------------------------------------------------------------------
     @property
-    def ckpt_dir(self) -> Path:
-        return self.opt.out_dir / "checkpoints"
+    def layout(self) -> RunLayout:
+        return RunLayout(self.opt.out_dir)
 
     def _open_outputs(self, resumed: bool) -> None:
         """Rank 0 opens the run's files; if it cannot, every rank stops (none waits forever for
@@ -155,7 +154,7 @@ class Trainer:
         if self.opt.out_dir is not None and self.is_main:
             keep = self.state.attempts if resumed else 0  # drop lines after the checkpoint
             try:
-                self.files = open_run_files(self.opt.out_dir, self.cfg, self.model, keep,
+                self.files = open_run_files(self.layout, self.cfg, self.model, keep,
                                             self.opt.tensorboard)
             except TrainingError as exc:
                 error = exc
@@ -164,18 +163,12 @@ class Trainer:
         if error is not None:
             raise error
 
-    def state_dict(self) -> dict:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "trainer": {k: v for k, v in vars(self.state).items() if k != "history"},
-            "history": json.dumps(self.state.history),
-            "rng": torch.get_rng_state(),  # for code that draws outside fit's seeded micro-batches
-            "config": json.dumps(self.cfg.to_flat()),
-            "variables": json.dumps(list(self.train_data.variables)),
-        }
+    def checkpoint(self) -> TrainingCheckpoint:
+        return TrainingCheckpoint(
+            self.model.state_dict(), self.optimizer.state_dict(), self.scheduler.state_dict(),
+            self.scaler.state_dict(), self.state.counters(),
+            self.state.history, torch.get_rng_state(), self.cfg.to_flat(),
+            list(self.train_data.variables))
 
     def save(self, name: str) -> None:
         if self.opt.out_dir is None or not self.is_main:
@@ -184,9 +177,9 @@ class Trainer:
         if name == "last":
             self._saved_at = (self.state.attempts, self.state.epoch)
         # keep one previous good `last` to fall back on if this one is damaged later
-        previous = self.ckpt_dir / "last.prev.pt" if name == "last" else None
-        path = self.ckpt_dir / f"{name}.pt"
-        discarded = save_checkpoint(self.state_dict(), path, previous,
+        previous = self.layout.last_prev if name == "last" else None
+        path = self.layout.checkpoint(name)
+        discarded = save_checkpoint(self.checkpoint().to_state(), path, previous,
                                     before_rename=lambda: self.hooks.on_checkpoint(path))
         if discarded is not None:
             self.warn(f"{discarded}; replaced without becoming the fallback {previous.name}")
@@ -220,7 +213,7 @@ class Trainer:
         norms = torch.stack([grad_norm.detach(), applied.detach()]).to(sums.dtype)
         values = torch.cat([sums, norms]).tolist()
         applied_norm, norm = values.pop(), values.pop()
-        record = dict(zip(LOSS_KEYS, values))
+        record = dict(zip(LOSS_TERMS, values))
         record.update(grad_norm=norm, applied_norm=applied_norm,
                       clipped=applied_norm < norm * (1 - 1e-4),
                       lr=self.optimizer.param_groups[0]["lr"],
@@ -236,7 +229,7 @@ class Trainer:
         """Forward/backward this rank's share of the micro-batches, accumulating ``p.grad``;
         returns its part of the step's mean loss terms, then its event count, on the device."""
         o, n = self.cfg.optim, len(micro_batches)
-        sums = torch.zeros(len(LOSS_KEYS) + 1, device=self.device)  # loss terms, then events
+        sums = torch.zeros(len(LOSS_TERMS) + 1, device=self.device)  # loss terms, then events
         for i in range(self.rank, n, self.world):
             if noise_seeds is not None:
                 seed_noise(noise_seeds[i], self.device)
@@ -246,7 +239,7 @@ class Trainer:
                 out = self.model(batch, step=self.state.step)
                 loss = self.hooks.on_loss(self.state.attempts + 1, out.loss)
                 self.scaler.scale(loss / n).backward()
-            terms = [loss, *(getattr(out, k) for k in LOSS_KEYS[1:])]
+            terms = [loss, *(getattr(out, k) for k in LOSS_TERMS[1:])]
             sums[:-1] += torch.stack([t.detach().float() for t in terms]) / n
             sums[-1] += batch.event_mask.sum()  # a device add: no host sync per micro-batch
         return sums
@@ -271,7 +264,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: PackedData) -> dict:
         self.model.eval()
-        sums, n = dict.fromkeys(LOSS_KEYS, 0.0), 0
+        sums, n = dict.fromkeys(LOSS_TERMS, 0.0), 0
         logits, labels = [], []
         order = np.argsort(data.num_sets, kind="stable")
         bs = self.cfg.optim.batch_size * 4
@@ -280,7 +273,7 @@ class Trainer:
             batch = collate(data, idx, self.opt.max_sets).to(self.device)
             with precision_context(self.cfg.optim.precision, self.device):
                 out = self.model(batch, step=None)
-            for k in LOSS_KEYS:
+            for k in LOSS_TERMS:
                 sums[k] += float(getattr(out, k)) * len(idx)
             n += len(idx)
             logits.append(out.logits.float().cpu().numpy())
@@ -322,7 +315,7 @@ class Trainer:
         """A run stopped by a limit (not by non-finite values) whose current weights have not
         been validated yet. Skipped steps leave the weights alone, so the step count tells."""
         st = self.state
-        if st.stop_reason is None or st.stop_reason.startswith("non-finite"):
+        if st.stop in (None, Stop.NONFINITE):
             return False
         return self._can_validate() and not (st.history and st.history[-1]["step"] == st.step)
 
@@ -355,8 +348,7 @@ class Trainer:
             if st.micro >= len(batches):
                 st.epoch, st.micro = st.epoch + 1, 0
                 self._validate()
-            nonfinite = st.stop_reason is not None and st.stop_reason.startswith("non-finite")
-            if not nonfinite and self._saved_at != (st.attempts, st.epoch) \
+            if st.stop is not Stop.NONFINITE and self._saved_at != (st.attempts, st.epoch) \
                     and not self._final_validation_pending():
                 self.save("last")  # never after non-finite steps: the last good one stays
         bar.close()
@@ -372,26 +364,26 @@ class Trainer:
         save `last` every ``checkpoint_every`` steps."""
         st = self.state
         if st.consecutive_skips >= self.cfg.optim.nonfinite_patience:
-            st.stop_reason = (f"non-finite loss or gradients in {st.consecutive_skips} "
-                              f"consecutive steps (last at step {st.step})")
+            st.stopped(Stop.NONFINITE, f"non-finite loss or gradients in {st.consecutive_skips} "
+                                       f"consecutive steps (last at step {st.step})")
             self._write_nonfinite_report(record)
         elif record["finite"] and st.step % self.opt.checkpoint_every == 0 \
                 and not self._final_validation_pending():
             self.save("last")
 
-    def _check_limits(self) -> str | None:
+    def _check_limits(self) -> Stop | None:
         """Set and return the stop reason once a limit is reached. Checked before each step, so
         a run resumed from its final checkpoint stops at once instead of taking an extra step."""
         st, o = self.state, self.cfg.optim
-        if st.stop_reason is None:
+        if st.stop is None:
             if self.opt.max_steps and st.step >= self.opt.max_steps:
-                st.stop_reason = f"max_steps={self.opt.max_steps} reached"
+                st.stopped(Stop.MAX_STEPS, f"max_steps={self.opt.max_steps} reached")
             elif st.bad_validations >= o.early_stopping_patience:
-                st.stop_reason = (f"early stopping: no validation improvement in "
-                                  f"{st.bad_validations} validations")
+                st.stopped(Stop.EARLY_STOPPING, f"early stopping: no validation improvement in "
+                                                f"{st.bad_validations} validations")
             elif st.epoch >= o.max_epochs:
-                st.stop_reason = f"max_epochs={o.max_epochs} reached"
-        return st.stop_reason
+                st.stopped(Stop.MAX_EPOCHS, f"max_epochs={o.max_epochs} reached")
+        return st.stop
 
     def _log(self, record: dict, seconds: float, patients: int) -> None:
         if self.on_step is not None:
@@ -400,27 +392,27 @@ class Trainer:
         if files.metrics is None:
             return
         # metrics.jsonl is deterministic (same seed -> same file); wall-clock goes to timing.jsonl
-        files.metrics.write({k: record[k] for k in ("step", "epoch", *LOSS_KEYS, "grad_norm",
+        files.metrics.write({k: record[k] for k in ("step", "epoch", *LOSS_TERMS, "grad_norm",
                                                     "applied_norm", "clipped", "lr", "beta",
                                                     "skipped", "finite")})
         files.timing.write({"step": record["step"], "seconds": seconds,
                             "events_per_s": record["events"] / seconds,
                             "patients_per_s": patients / seconds})
         if files.tb is not None:
-            for k in (*LOSS_KEYS, "grad_norm", "lr", "beta"):
+            for k in (*LOSS_TERMS, "grad_norm", "lr", "beta"):
                 files.tb.add_scalar(f"train/{k}", record[k], record["step"])
 
     def _write_nonfinite_report(self, record: dict) -> None:
         if self.opt.out_dir is None or not self.is_main:
             return
-        last = self.ckpt_dir / "last.pt"
+        last = self.layout.last
         report = {"reason": self.state.stop_reason, "step": self.state.step,
                   "attempt": self.state.attempts, "skipped_total": self.state.skipped,
                   "consecutive_skips": self.state.consecutive_skips, "last_record": record,
                   "last_good_checkpoint": str(last) if last.exists() else None,
                   "advice": "check the input data for NaN/Inf (seqsetvae check-data), lower lr, "
                             "or use precision=fp32"}
-        write_json(self.opt.out_dir / "nonfinite_report.json", report)
+        write_json(self.layout.nonfinite_report, report)
 
     def _finish(self, seconds: float) -> dict:
         st = self.state
@@ -430,6 +422,6 @@ class Trainer:
                    "final_validation": st.history[-1] if st.history else None,
                    "seconds": seconds}
         if self.opt.out_dir is not None and self.is_main:
-            write_json(self.opt.out_dir / "summary.json", summary)
+            write_json(self.layout.summary, summary)
             self.files.close()
         return summary

@@ -14,8 +14,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..fileio import atomic_write_text, write_json  # noqa: E402
-from .abstats import (  # noqa: E402
+from ...fileio import atomic_write_text, write_json  # noqa: E402
+from ..report import (  # noqa: E402
+    plot_grad_norms,
+    plot_losses,
+    property_verdicts,
+    save_figure,
+)
+from ..verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
+from .calibration import calibration_lines  # noqa: E402
+from .gate import (  # noqa: E402
     BETTER,
     IDENTICAL,
     SAME,
@@ -24,14 +32,6 @@ from .abstats import (  # noqa: E402
     WITHIN,
     WORSE,
 )
-from .calibration import calibration_lines  # noqa: E402
-from .report import (  # noqa: E402
-    plot_grad_norms,
-    plot_losses,
-    property_verdicts,
-    save_figure,
-)
-from .verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
 
 IDENTICAL_LINE = "numerically identical to REF"
 

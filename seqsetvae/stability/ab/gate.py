@@ -36,9 +36,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from .runs import Profile, RunTrace
+from ..runs import Profile, RunTrace
+from ..variability import bootstrap_values, one_sided_t_tests, within_run_noise
 from .sequential import Design, holm_adjusted
-from .variability import bootstrap_values, one_sided_t_tests, within_run_noise
 
 WORSE, BETTER, WITHIN, SAME, UNDECIDED, IDENTICAL, UNMEASURED = (
     "worse", "better", "within minimal effect", "no detectable change",

@@ -17,20 +17,27 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import ConfigError
+import seqsetvae
 
-# the module each side of an A/B runs; a REF without it predates `compare --against`
-ENTRY_MODULE = "seqsetvae.stability.abrun"
-ENTRY_PATH = "seqsetvae/stability/abrun.py"
+from ...config import ConfigError
+
+# The module each side of an A/B runs, as (module, file) newest layout first: a REF from before
+# the A/B code had its own subpackage runs the old name. A REF with none predates the command.
+ENTRY_POINTS = (("seqsetvae.stability.ab.worker", "seqsetvae/stability/ab/worker.py"),
+                ("seqsetvae.stability.abrun", "seqsetvae/stability/abrun.py"))
 # the timed rounds of the speed verdict; a REF without them gets no speed verdict
-TIMING_MODULE = "seqsetvae.stability.abtiming"
-TIMING_PATH = "seqsetvae/stability/abtiming.py"
+TIMING_POINTS = (("seqsetvae.stability.ab.timing_worker",
+                  "seqsetvae/stability/ab/timing_worker.py"),
+                 ("seqsetvae.stability.abtiming", "seqsetvae/stability/abtiming.py"))
+
+
+def entry_module(root: Path, points=ENTRY_POINTS) -> str | None:
+    """The module of ``points`` that the checkout at ``root`` has, or None."""
+    return next((module for module, path in points if (root / path).is_file()), None)
 
 
 class RevisionError(ConfigError):
-    """REF or the repository cannot be used; the message says which and why (exit status 2)."""
-
-    exit_code = 2
+    """REF or the repository cannot be used; the message says which and why."""
 
 
 def git(repo: Path, *args: str, strip: bool = True) -> str:
@@ -48,7 +55,7 @@ def git(repo: Path, *args: str, strip: bool = True) -> str:
 def package_repo() -> Path:
     """Root of the git checkout the running ``seqsetvae`` package was imported from: the working
     tree of an A/B is the code that is running, wherever the command was started."""
-    package = Path(__file__).resolve().parents[1]
+    package = Path(seqsetvae.__file__).resolve().parent
     root = package.parent
     try:
         top = Path(git(root, "rev-parse", "--show-toplevel")).resolve()
@@ -77,13 +84,16 @@ def resolve(repo: Path, ref: str) -> str:
 
 def require_entry_point(repo: Path, ref: str, commit: str) -> None:
     """Refuse a REF whose code cannot run its side of the comparison, before any work."""
-    try:
-        git(repo, "cat-file", "-e", f"{commit}:{ENTRY_PATH}")
-    except RevisionError:
-        raise RevisionError(
-            f"{ref} ({commit[:10]}) has no {ENTRY_PATH} ({ENTRY_MODULE}), the entry point each "
-            "side of `compare --against` runs: it predates this command; compare against a "
-            "later revision") from None
+    for _, path in ENTRY_POINTS:
+        try:
+            git(repo, "cat-file", "-e", f"{commit}:{path}")
+            return
+        except RevisionError:
+            continue
+    raise RevisionError(
+        f"{ref} ({commit[:10]}) has no {ENTRY_POINTS[0][1]} (nor {ENTRY_POINTS[-1][1]}), the "
+        "entry point each side of `compare --against` runs: it predates this command; "
+        "compare against a later revision")
 
 
 def uncommitted(repo: Path) -> list[str]:

@@ -95,8 +95,8 @@ def calibration_lines(summary: dict, path: Path = CALIBRATION_FILE) -> list[str]
 
 def aa_outcomes(neutral: list[dict], seeds: list[int], design) -> dict:
     """Every ordered A/A comparison of the neutral variants (per-seed statistics per config,
-    as abstats.gate takes them): alarms, the statistics called worse and the seeds used."""
-    from .abstats import gate
+    as gate.gate takes them): alarms, the statistics called worse and the seeds used."""
+    from .gate import gate
 
     k = len(neutral)
     alarms, used, worse = np.zeros((k, k), int), np.zeros((k, k), int), {}

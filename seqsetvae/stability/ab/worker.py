@@ -1,4 +1,4 @@
-"""One side of `seqsetvae compare --against`: ``python -m seqsetvae.stability.abrun``.
+"""One side of `seqsetvae compare --against`: ``python -m seqsetvae.stability.ab.worker``.
 
 Reads a request (JSON) on stdin, trains every (config, seed) of it with the code of the checkout
 it was started from, and writes one JSON line per run on stdout. Both sides of an A/B run this
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import seqsetvae
 
-from ..config import ConfigError
-from ..data import DataSource
-from ..data.errors import DataError
-from .runs import PROFILES, profile_config, traced_run_job
+from ...config import ConfigError
+from ...data import DataSource
+from ...data.errors import DataError
+from ..runs import PROFILES, profile_config, traced_run_job
 
 PROTOCOL = 1
 FAILED_INPUT = 2  # exit status for a request this checkout cannot run (one line on stderr)
@@ -60,7 +60,7 @@ def serve(request: dict, out) -> None:
     for label, spec in request["configs"].items():
         cfg = profile_config(spec, profile, precision=request["precision"])
         for seed in request["seeds"]:
-            trace = traced_run_job(cfg.to_flat(), label, train, valid, profile, seed,
+            trace = traced_run_job(cfg, label, train, valid, profile, seed,
                                    request["device"])
             out.write(json.dumps(run_record(trace, cfg)) + "\n")
             out.flush()
@@ -69,7 +69,7 @@ def serve(request: dict, out) -> None:
 def main() -> int:
     request = json.loads(sys.stdin.read())
     if request.get("protocol") != PROTOCOL:
-        print(f"abrun speaks protocol {PROTOCOL}, the request is protocol "
+        print(f"the A/B worker speaks protocol {PROTOCOL}, the request is protocol "
               f"{request.get('protocol')}", file=sys.stderr)
         return FAILED_INPUT
     # results own stdout: anything else this checkout's code prints goes to stderr

@@ -1,12 +1,13 @@
-"""One side of the timed rounds of `compare --against`: ``python -m seqsetvae.stability.abtiming``.
+"""One side of the timed rounds of `compare --against`:
+``python -m seqsetvae.stability.ab.timing_worker``.
 
 Steps per second move with the load of a shared machine, so they are not read off the
 stability runs (which share the machine with each other). Instead each side keeps one worker
 process alive and the comparing process asks the two in turn for one timed round at a time, so
 only one side computes at any moment and both see the same load.
 
-Protocol (lines on stdin and stdout): the first stdin line is the request of abrun (protocol
-and fields) plus "timing": {"steps": K, "seed": S}; the worker loads the data, trains one
+Protocol (lines on stdin and stdout): the first stdin line is the request of the A/B worker
+(protocol and fields) plus "timing": {"steps": K, "seed": S}; the worker loads the data, trains one
 untimed warm-up round and answers {"ready": true}. Then each stdin line "round" trains the first
 config for K optimizer steps from a fresh seeded start and answers {"seconds": wall seconds of
 the training loop}. End of input ends the worker.
@@ -20,11 +21,11 @@ import time
 
 import torch
 
-from ..config import ConfigError
-from ..data.errors import DataError
-from ..train.trainer import RunOptions, Trainer
-from .abrun import FAILED_INPUT, PROTOCOL, load
-from .runs import profile_config
+from ...config import ConfigError
+from ...data.errors import DataError
+from ...train.trainer import RunOptions, Trainer
+from ..runs import profile_config
+from .worker import FAILED_INPUT, PROTOCOL, load
 
 
 def timed_round(cfg, train, steps: int, seed: int, device: str) -> float:
@@ -50,7 +51,7 @@ def serve(request: dict, commands, out) -> None:
     out.flush()
     for line in commands:
         if line.strip() != "round":
-            raise ConfigError(f"abtiming: unknown command {line.strip()!r}")
+            raise ConfigError(f"timing worker: unknown command {line.strip()!r}")
         out.write(json.dumps({"seconds": one_round()}) + "\n")
         out.flush()
 
@@ -58,7 +59,7 @@ def serve(request: dict, commands, out) -> None:
 def main() -> int:
     request = json.loads(sys.stdin.readline())
     if request.get("protocol") != PROTOCOL or "timing" not in request:
-        print(f"abtiming speaks protocol {PROTOCOL} with a timing field", file=sys.stderr)
+        print(f"the timing worker speaks protocol {PROTOCOL} with a timing field", file=sys.stderr)
         return FAILED_INPUT
     out, sys.stdout = sys.stdout, sys.stderr  # results own stdout
     try:

@@ -1,5 +1,7 @@
 """The model's contract, checked on a trained model: each function returns a list of problems,
-empty when the contract holds.
+empty when the contract holds. Every problem starts with the name of its check in ``CHECKS``
+("loss: ...", "causality: ..."), so a report or the kill matrix reads which checks fired with
+``check_names`` instead of parsing sentences.
 
 Shapes, dtypes and finiteness of the outputs are ``seqsetvae.model.contract.output_problems``
 (shared with the unit tests and the data validator). Beyond them, the contract covers what a
@@ -21,6 +23,29 @@ import torch.nn.functional as F
 from ..model.contract import output_problems
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-4)  # fp32 outputs that must be equal up to summation order
+
+CHECKS = {
+    "labels": "one label per patient, each 0 or 1, the labels file's",
+    "values": "each patient's events and values reach its batch as loaded",
+    "outputs": "every model output of its shape, floating point and finite",
+    "loss": "each loss term, and their weighted sum, as documented",
+    "sampling": "z = mu + sigma * eps in train mode, z = mu in eval mode",
+    "invariance": "the invariance checks below could run on the model",
+    "padding": "a patient's outputs do not depend on its batch mates' padding",
+    "permutation": "a set's latent does not depend on the order of its events",
+    "causality": "hidden states do not depend on later sets",
+    "gradients": "finite gradients, none left over after the optimizer step",
+    "schedule": "learning rate in (0, lr] and beta in [0, beta], at beta after warm-up",
+}
+
+
+def check_names(problems: list[str]) -> list[str]:
+    """The checks that fired, in CHECKS order; a problem naming no check is a bug here."""
+    fired = {p.split(":", 1)[0] for p in problems}
+    unknown = fired - CHECKS.keys()
+    if unknown:
+        raise ValueError(f"problems that name no check of CHECKS: {sorted(unknown)}")
+    return [name for name in CHECKS if name in fired]
 
 
 def label_problems(labels: torch.Tensor, num_patients: int) -> list[str]:
@@ -195,7 +220,7 @@ def stale_gradient_problems(model: torch.nn.Module) -> list[str]:
 
 
 def gradient_problems(model: torch.nn.Module) -> list[str]:
-    return [f"grad of {name}: non-finite" for name, p in model.named_parameters()
+    return [f"gradients: {name} is not finite" for name, p in model.named_parameters()
             if p.grad is not None and not torch.isfinite(p.grad).all()]
 
 
@@ -210,7 +235,8 @@ def contract_problems(model, batch, precision_context=contextlib.nullcontext) ->
         model.eval()
         with precision_context():
             out = model(batch)
-            problems += output_problems(out, batch, model.cfg.latent_dim)
+            problems += [f"outputs: {p}" for p in output_problems(out, batch,
+                                                                   model.cfg.latent_dim)]
             problems += _guarded("loss", objective_problems, out, batch, model.loss_cfg)
             problems += _guarded("sampling", sampling_problems, model, batch)
         problems += _guarded("invariance", invariance_problems, model, batch)

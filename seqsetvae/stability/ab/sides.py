@@ -1,7 +1,7 @@
 """Both sides of `seqsetvae compare --against REF`: the working tree and REF, each trained in its
 own worker processes from its own checkout, on the same data, configs, profile and seeds.
 
-A worker is ``python -m seqsetvae.stability.abrun`` started in the side's checkout with
+A worker is ``python -m seqsetvae.stability.ab.worker`` started in the side's checkout with
 PYTHONPATH pointing at it, so each side imports its own ``seqsetvae``. Requests and results
 travel as JSON, never pickle: the two versions' classes need not agree. Workers that are still
 running when anything goes wrong (an error, an interrupt) are stopped before this returns.
@@ -23,18 +23,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import ConfigError
-from .abrun import FAILED_INPUT, PROTOCOL
-from .collapse import PosteriorHealth
-from .gitref import ENTRY_MODULE, TIMING_MODULE, TIMING_PATH, checkout
-from .runs import Profile, RunTrace, build_trace
+from ...config import ConfigError
+from ..collapse import PosteriorHealth
+from ..runs import Profile, RunTrace, build_trace
+from .revision import ENTRY_POINTS, TIMING_POINTS, checkout, entry_module
 from .speed import SpeedDesign, round_order
+from .worker import FAILED_INPUT, PROTOCOL
 
 
 class WorkerError(ConfigError):
     """A side's worker failed; the message names the side and its last words."""
 
-    exit_code = 1
+
+class WorkerRefused(WorkerError):
+    """A side's code refused the request in one line (no such profile, unusable data)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,8 @@ def side_env(side: Side) -> dict:
 def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
                bar) -> list[dict]:
     with open(log, "w") as err:
-        proc = live.start([sys.executable, "-m", ENTRY_MODULE], cwd=side.root,
+        proc = live.start([sys.executable, "-m", entry_module(side.root, ENTRY_POINTS)],
+                          cwd=side.root,
                           env=side_env(side), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=err, text=True)
         results = []
@@ -196,7 +199,7 @@ def run_worker(side: Side, request: dict, log: Path, log_dir: Path, live: Live,
 
 def has_timing(root: Path) -> bool:
     """Whether a checkout can serve timed rounds (revisions before them cannot)."""
-    return (root / TIMING_PATH).is_file()
+    return entry_module(root, TIMING_POINTS) is not None
 
 
 def time_sides(sides: list[Side], request: Request, speed: SpeedDesign, log_dir: Path,
@@ -208,7 +211,8 @@ def time_sides(sides: list[Side], request: Request, speed: SpeedDesign, log_dir:
     with tempfile.TemporaryDirectory(prefix="seqsetvae-timing-") as tmp:
         logs = [open(Path(tmp) / f"{side.key}.log", "w") for side in sides]
         try:
-            procs = [live.start([sys.executable, "-m", TIMING_MODULE], cwd=side.root,
+            procs = [live.start([sys.executable, "-m", entry_module(side.root, TIMING_POINTS)],
+                                cwd=side.root,
                                 env=side_env(side), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
                      for side, log in zip(sides, logs)]
@@ -258,9 +262,7 @@ def worker_failure(side: Side, status: int, log: Path, log_dir: Path) -> WorkerE
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "(no output)"
     if status == FAILED_INPUT:  # the side's code refused the request in one line
-        error = WorkerError(f"{side.label}: {last}")
-        error.exit_code = 2
-        return error
+        return WorkerRefused(f"{side.label}: {last}")
     kept = log_dir / f"worker-{side.key}.log"
     try:
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from .variability import one_sided_t_tests
+from ..variability import one_sided_t_tests
 
 SLOWER, FASTER, SAME, UNMEASURED = "slower", "faster", "no detectable change", "not measured"
 
