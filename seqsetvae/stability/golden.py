@@ -33,7 +33,7 @@ GOLDEN_SCHEDULE = dict(warmup_steps=5, beta_warmup_steps=5, max_epochs=10_000)
 
 def golden_config(preset_name: str, **overrides):
     cfg = load_config(preset_name)
-    ff_dim = cfg.model.ff_dim // 4  # each preset's ff_dim shrunk alike (512 -> 128, 256 -> 64)
+    ff_dim = cfg.model.ff_dim // 4  # each preset's ff_dim shrunk by the same factor
     return cfg.replace(**{**GOLDEN_SIZES, "ff_dim": ff_dim, **GOLDEN_SCHEDULE, **overrides})
 
 

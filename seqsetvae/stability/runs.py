@@ -59,7 +59,7 @@ def profile_config(name_or_path: str, profile: Profile, **overrides) -> Config:
     ``overrides`` are absolute values applied last (a control's ``lr=1.0`` is not scaled)."""
     cfg = load_config(name_or_path)
     shrink = dict(profile.shrink)
-    if "model_dim" in shrink:  # keep each preset's ff_dim : model_dim ratio (512/256 vs 256/256)
+    if "model_dim" in shrink:  # keep each preset's ff_dim : model_dim ratio
         shrink["ff_dim"] = max(8, cfg.model.ff_dim * shrink["model_dim"] // cfg.model.model_dim)
     schedule = dict(warmup_steps=profile.warmup_steps, beta_warmup_steps=profile.warmup_steps,
                     max_epochs=10_000, lr=cfg.optim.lr * profile.lr_scale)
