@@ -70,5 +70,5 @@ def test_control_wrong_shapes_and_non_finite_outputs_are_flagged(model_and_batch
 
     model.forward = broken
     problems = contract_problems(model, batch)
-    assert any(p.startswith("logits: shape") for p in problems), problems
-    assert any(p.startswith("mu:") and "non-finite" in p for p in problems), problems
+    assert any(p.startswith("outputs: logits: shape") for p in problems), problems
+    assert any(p.startswith("outputs: mu:") and "non-finite" in p for p in problems), problems
