@@ -84,6 +84,13 @@ def test_every_input_of_a_run_is_in_its_key(split, monkeypatch):
     assert run_key(job) != this_code  # the same inputs trained by other code
 
 
+def test_a_longer_seed_list_keeps_the_key_of_a_run(split):
+    """A run reads only its own seed: extending a shortened profile reuses its runs."""
+    job = RunJob(profile_config("optimized", PROFILE), "optimized", *split, PROFILE, 1, "cpu")
+    longer = dataclasses.replace(job, profile=dataclasses.replace(PROFILE, seeds=(0, 1, 2, 9)))
+    assert run_key(longer) == run_key(job)
+
+
 def test_the_source_digest_sees_an_edited_file(tmp_path):
     copy = tmp_path / "seqsetvae"
     shutil.copytree(REPO / "seqsetvae", copy, ignore=shutil.ignore_patterns("__pycache__"))

@@ -56,8 +56,11 @@ def setup_identity(setup) -> dict | None:
 
 
 def run_key(job: RunJob) -> dict:
+    # the profile's seed list is left out: a run reads only its own seed, so a profile extended
+    # from N seeds to more (--seeds N, then the full list) reads back the N runs it has
+    profile = {k: v for k, v in dataclasses.asdict(job.profile).items() if k != "seeds"}
     return {"format": STORE_FORMAT, "config_name": job.config_name, "config": job.cfg.to_flat(),
-            "profile": dataclasses.asdict(job.profile), "seed": job.seed, "device": job.device,
+            "profile": profile, "seed": job.seed, "device": job.device,
             "train": data_identity(job.train), "valid": data_identity(job.valid),
             "setup": setup_identity(job.setup), "code": code_identity()}
 
