@@ -26,24 +26,18 @@ CAPABILITIES = ("default", "avx2", "avx512")
 
 # one measurement: the gates' own functions, as test_gate.py calls them
 MEASURE = """
-import json, sys
-from unittest import mock
+import json
 import torch
 import test_gate as g
 from step_case import make_step_case
 case = make_step_case("baseline", (4, 50, 10), torch.device("cpu"))
 def step():
     case.step(); case.sync()
-def looped():
-    with mock.patch.object(case.model, "encode_sets",
-                           lambda x, m: g.encode_sets_one_by_one(case.model, x, m)):
-        case.step()
-    case.sync()
-data = g.random_packed(300, 100, 20, num_variables=100, seed=1)
-sampler = g.BucketBatchSampler(data.num_sets, 4, shuffle=True, seed=0)
+data, sampler = g.collation_inputs()
 print(json.dumps({
     "step": g.step_speedup(step, case.reference),
-    "step_control": g.step_speedup(looped, case.reference, rounds=1),
+    "step_control": g.step_speedup(lambda: g.step_looping_over_sets(case), case.reference,
+                                   rounds=1),
     "collation": g.collation_speedup(g.collate, data, sampler),
     "collation_control": g.collation_speedup(g.collate_set_by_set, data, sampler)}))
 """

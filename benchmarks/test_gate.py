@@ -119,22 +119,30 @@ def encode_sets_one_by_one(model, x, event_mask):
     return torch.cat([mu for mu, _ in parts]), torch.cat([lv for _, lv in parts])
 
 
+def step_looping_over_sets(case) -> None:
+    """One training step of ``case`` with its set encoder regressed to a loop over sets."""
+    with mock.patch.object(case.model, "encode_sets",
+                           lambda x, m: encode_sets_one_by_one(case.model, x, m)):
+        case.step()
+    case.sync()
+
+
 def test_step_gate_control_a_step_looping_over_sets_fails(step_case):
     """The gate can fail: the real training step with its set encoder regressed to a loop."""
-    def regressed_step():
-        with mock.patch.object(step_case.model, "encode_sets",
-                               lambda x, m: encode_sets_one_by_one(step_case.model, x, m)):
-            step_case.step()
-        step_case.sync()
-
-    speedup = step_speedup(regressed_step, step_case.reference, rounds=1)
+    speedup = step_speedup(lambda: step_looping_over_sets(step_case), step_case.reference,
+                           rounds=1)
     assert speedup < MIN_STEP_SPEEDUP
+
+
+def collation_inputs():
+    """The packed data and batch sampler the collation gate times."""
+    data = random_packed(300, 100, 20, num_variables=100, seed=1)
+    return data, BucketBatchSampler(data.num_sets, 4, shuffle=True, seed=0)
 
 
 @pytest.fixture(scope="module")
 def collation_data():
-    data = random_packed(300, 100, 20, num_variables=100, seed=1)
-    return data, BucketBatchSampler(data.num_sets, 4, shuffle=True, seed=0)
+    return collation_inputs()
 
 
 def test_event_loop_reference_builds_the_same_batch(collation_data):
