@@ -40,7 +40,8 @@ def test_optimized_has_lower_loss_variability_than_baseline(dataset, reading, ru
                   [(round(c, 5), round(r, 5)) for c, r in zip(result.candidate_values,
                                                               result.reference_values)])
     assert len(result.seeds) >= 6 and result.min_attainable_p < ALPHA
-    finding = known_finding(f"{reading}/{dataset}", settings["precision"])
+    finding = known_finding(settings["profile"].name, f"{reading}/{dataset}",
+                            settings["precision"])
     if finding is None:
         assert result.supported, result.verdict
     else:
