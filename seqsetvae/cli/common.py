@@ -38,6 +38,10 @@ EXIT_CODES: dict[type[BaseException], int] = {
 
 
 def exit_code(exc: BaseException) -> int:
+    """An error's own ``exit_code`` (seqsetvae.errors.HarnessError) first, then the table."""
+    own = getattr(exc, "exit_code", None)
+    if isinstance(own, int):
+        return own
     return next((EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES), ARGS_ERROR)
 
 
