@@ -88,7 +88,7 @@ def stability_full(session):
 @nox.session
 def stability_diff(session):
     """Is the working tree less stable than REF? ``nox -s stability_diff -- REF`` (default main;
-    more arguments go to `seqsetvae compare`): a paired A/B of the two code versions on the
+    more arguments go to `seqsetvae gate`): a paired A/B of the two code versions on the
     built-in synthetic data with the quick profile, seeds added in blocks while a statistic is
     undecided; fails when a gating statistic is worse (speed has its own verdict).
     Report: .stability/diff/report.md, written to be pasted as a pull-request comment.
@@ -98,7 +98,7 @@ def stability_diff(session):
     with tempfile.TemporaryDirectory(prefix="stability-diff-") as tmp:
         data = os.path.join(tmp, "synthetic")
         session.run("python", "-m", "seqsetvae", "data", "synthetic", "--out", data)
-        session.run("python", "-m", "seqsetvae", "compare", "--against", ref, "--data_dir", data,
+        session.run("python", "-m", "seqsetvae", "gate", ref, "--data_dir", data,
                     "--ground_truth", "--profile", "quick", "--out", ".stability/diff",
                     "--fail_on_worse", "--no_progress", *more)
 

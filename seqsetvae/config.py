@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .fileio import atomic_write_text
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file, preset name or override that cannot be used; the message names the key."""
 
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from stability_support import CONTROL_SEEDS, MAIN_CONFIGS, SYNTHETIC, run_config
 
-from seqsetvae.config import ConfigError
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import write_pbcseq, write_synthetic
+from seqsetvae.errors import HarnessError
 from seqsetvae.fileio import write_json
 from seqsetvae.stability.cluster import SCHEDULER_ENV, default_scheduler
 from seqsetvae.stability.pool import RunPool
@@ -125,7 +125,7 @@ def pool(pytestconfig, settings):
                     results=pytestconfig.getoption("--results"),
                     progress=pytestconfig.getoption("--progress"),
                     progress_file=pytestconfig.stash.get(PROGRESS_FILE, None))
-    except ConfigError as exc:  # an unreachable scheduler, an unusable results folder
+    except HarnessError as exc:  # an unreachable scheduler, an unusable results folder
         pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     with p:
         yield p

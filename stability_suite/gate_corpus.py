@@ -36,7 +36,7 @@ class Variant:
     patch: callable | None = None  # () -> context manager planted around the run
     overrides: dict = field(default_factory=dict)  # preset fields the edit changes (absolute)
     scale: dict = field(default_factory=dict)  # preset fields the edit multiplies
-    expected: str | None = None  # regressions: the statistic it should move (ab.gate key)
+    expected: str | None = None  # regressions: the statistic it should move (statistics.py key)
 
 
 def _salted_noise_seed(salt: int):

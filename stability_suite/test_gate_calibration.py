@@ -5,9 +5,9 @@ runs (built-in synthetic data, optimized config, quick profile, the default desi
 speed verdict's own two rates on timed rounds.
 
 Every (variant, seed) run is trained once, for every seed up to the design's cap; the gate then
-walks its looks over each comparison's seeds exactly as `compare --against` does block by block
-(ab.gate.gate is a function of the seeds' statistics alone), so the rates are those of the
-command, not of a model of it.
+walks its looks over each comparison's seeds exactly as `seqsetvae gate` does block by block
+(the engine's compare is a function of the seeds' statistics alone), so the rates are those of
+the command, not of a model of it.
 """
 
 from __future__ import annotations
@@ -31,17 +31,22 @@ from seqsetvae.stability.ab.calibration import (
     shared_pairs_rate,
     timed_ab,
 )
-from seqsetvae.stability.ab.gate import BY_KEY, gate, statistic_values
-from seqsetvae.stability.ab.sequential import Design
-from seqsetvae.stability.ab.speed import SLOWER, SpeedDesign
+from seqsetvae.stability.ab.speed import SpeedDesign
 from seqsetvae.stability.ab.timing_worker import timed_round
+from seqsetvae.stability.engine import WORSE, Design, compare
 from seqsetvae.stability.runs import PROFILES, profile_config
+from seqsetvae.stability.statistics import BY_KEY, STATISTICS, statistic_values
 
 CONFIG, PROFILE = "optimized", PROFILES["quick"]  # what `nox -s stability_diff` compares
 REFS_PER_REGRESSION = 6  # neutral variants each regression is compared against
 SPEED_COMPARISONS = 10  # timed A/A and timed regression comparisons each
 MAX_FALSE_ALARMS = 0.05  # the goals of the gate, per comparison
 MIN_DETECTION = 0.80
+
+def gate(reference, candidate, seeds, design) -> dict:
+    """The gate's verdict, as the command computes it."""
+    return compare(reference, candidate, seeds, design, STATISTICS)
+
 
 pytestmark = pytest.mark.skipif("not config.getoption('--gate-calibration')",
                                 reason="the gate calibration runs in its own session")
@@ -149,8 +154,8 @@ def speed(data):
     same = [timed_ab(plain, plain, design) for _ in range(SPEED_COMPARISONS)]
     slow = [timed_ab(plain, slowed, design) for _ in range(SPEED_COMPARISONS)]
     return {"design": dataclasses.asdict(design),
-            "false_alarms": sum(s["verdict"] == SLOWER for s in same),
-            "detected": sum(s["verdict"] == SLOWER for s in slow),
+            "false_alarms": sum(s["verdict"] == WORSE for s in same),
+            "detected": sum(s["verdict"] == WORSE for s in slow),
             "comparisons": SPEED_COMPARISONS,
             "aa_time_ratios": [s.get("time_ratio") for s in same],
             "regression_time_ratios": [s.get("time_ratio") for s in slow]}

@@ -132,3 +132,68 @@ def test_a_planted_circle_is_found(tmp_path, planted):
         fh.write(code)
     cycle = find_cycle(import_graph(copy))
     assert cycle is not None, f"no circle found after planting one in {file}"
+
+
+# -- layers --------------------------------------------------------------------------------------
+# General run machinery: how runs are trained, shipped, stored and compared. It must not know the
+# A/B code of the gate (which builds on it), and rendering a report must never start training.
+RUN_MACHINERY = ("pool", "runstore", "cluster", "runjob", "records", "runs", "engine",
+                 "statistics", "progress")
+RENDERERS = ("seqsetvae.stability.report", "seqsetvae.stability.ab.report")
+STARTS_TRAINING = ("seqsetvae.stability.pool", "seqsetvae.stability.cluster",
+                   "seqsetvae.stability.ab.sides", "seqsetvae.stability.ab.worker")
+
+
+def reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = [f"{m} imports {t}" for m in (f"seqsetvae.stability.{n}" for n in RUN_MACHINERY)
+             for t in sorted(reaches(graph, m)) if t.startswith("seqsetvae.stability.ab")]
+    found += [f"{r} reaches {t}" for r in RENDERERS for t in sorted(reaches(graph, r))
+              if t in STARTS_TRAINING]
+    return found
+
+
+def test_run_machinery_never_imports_the_ab_code_and_reports_never_train():
+    assert layer_violations(import_graph(PACKAGE_DIR)) == []
+
+
+@pytest.mark.parametrize(("file", "code"), [
+    ("stability/runjob.py", "\n\ndef _planted():\n    from .ab import sides  # noqa\n"),
+    ("stability/report.py", "\n\ndef _planted():\n    from .pool import RunPool  # noqa\n"),
+])
+def test_a_planted_layer_violation_is_found(tmp_path, file, code):
+    copy = tmp_path / "seqsetvae"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / file, "a") as fh:
+        fh.write(code)
+    assert layer_violations(import_graph(copy))
+
+
+# Only the comparison engine computes a test, a quantile or a p-value of a paired comparison.
+# The data checks' label-drift test (a contingency table) and AUROC's ranks answer other
+# questions.
+STATISTICAL_TESTS = ("ttest", "wilcoxon", ".t.", ".norm.", "binomtest", "mannwhitneyu",
+                     "permutation_test", "bootstrap", "sign_test")
+ENGINE = PACKAGE_DIR / "stability" / "engine.py"
+OTHER_SCIPY = {PACKAGE_DIR / "validation" / "labels.py", PACKAGE_DIR / "train" / "metrics.py"}
+
+
+def test_only_the_engine_computes_tests():
+    outside = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        text = path.read_text()
+        if path == ENGINE or path in OTHER_SCIPY:
+            continue
+        if "scipy" in text or any(f"stats{t}" in text.replace(" ", "") for t in
+                                  STATISTICAL_TESTS if t.startswith(".")):
+            outside.append(str(path.relative_to(PACKAGE_DIR)))
+    assert outside == [], f"statistics outside engine.py: {outside}"

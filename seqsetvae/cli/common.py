@@ -10,39 +10,11 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, ConfigError, apply_overrides, load_config
+from ..config import Config, apply_overrides, load_config
 from ..data import DataError, DataSource
-from ..data.errors import DatasetInvalid
-from ..stability.ab.revision import RevisionError
-from ..stability.ab.sides import WorkerError, WorkerRefused
-from ..train.checkpoint import CheckpointError
+from ..errors import ARGS_ERROR, DATA_ERROR, NONFINITE_ERROR, RUN_ERROR, WORSE_ERROR
 
-ARGS_ERROR = 2  # unusable input: a flag, a path, a file that is not what the flag expects
-DATA_ERROR = 1  # the data has errors (check-data, train's checks before the first step)
-RUN_ERROR = 1  # a train run could not go on (run directory, damaged checkpoint, full disk)
-NONFINITE_ERROR = 3  # train stopped on non-finite losses or gradients
-WORSE_ERROR = 1  # compare --fail_on_worse / --fail_on_slower: the working tree is worse than REF
-
-# The exit status of an expected error that reaches the command line, by exception type; the most
-# specific class in an exception's MRO decides. A train run that cannot go on is RUN_ERROR
-# whatever raised it (cli/train.py says so where it catches).
-EXIT_CODES: dict[type[BaseException], int] = {
-    DatasetInvalid: DATA_ERROR,  # the dataset failed its checks
-    WorkerRefused: ARGS_ERROR,  # a side's code refused the request (no such profile, bad data)
-    WorkerError: RUN_ERROR,  # a side's worker failed while training
-    RevisionError: ARGS_ERROR,  # REF or the repository cannot be used
-    ConfigError: ARGS_ERROR,
-    DataError: ARGS_ERROR,
-    CheckpointError: ARGS_ERROR,  # a file that is not the checkpoint --checkpoint expects
-}
-
-
-def exit_code(exc: BaseException) -> int:
-    """An error's own ``exit_code`` (seqsetvae.errors.HarnessError) first, then the table."""
-    own = getattr(exc, "exit_code", None)
-    if isinstance(own, int):
-        return own
-    return next((EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES), ARGS_ERROR)
+__all__ = ["ARGS_ERROR", "DATA_ERROR", "NONFINITE_ERROR", "RUN_ERROR", "WORSE_ERROR"]
 
 
 def fail(args, message, code: int) -> int:

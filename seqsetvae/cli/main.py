@@ -21,13 +21,12 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import ConfigError
-from ..data.errors import DataError
-from ..train.checkpoint import CheckpointError
-from . import check_data, compare, config, data, diagnose, train
-from .common import ARGS_ERROR, exit_code, fail
+from ..errors import HarnessError
+from . import check_data, compare, config, data, diagnose, gate, train
+from .common import ARGS_ERROR, fail
 
-COMMANDS = (config, data, train, diagnose, compare, check_data)  # each has register(subparsers)
+# each has register(subparsers)
+COMMANDS = (config, data, train, diagnose, compare, gate, check_data)
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(args, problem, ARGS_ERROR)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, CheckpointError) as exc:
-        return fail(args, exc, exit_code(exc))
+    except HarnessError as exc:  # every expected error carries its exit status
+        return fail(args, exc, exc.exit_code)
     except OSError as exc:  # a file that cannot be read or written, named by the OS error
         return fail(args, os_error_line(exc), ARGS_ERROR)
     except KeyboardInterrupt:

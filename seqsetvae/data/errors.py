@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import warnings
 
+from ..errors import DATA_ERROR, InputError
 
-class DataError(ValueError):
+
+class DataError(InputError):
     """Unusable input. The message names the file, row, patient, variable or field."""
 
 
 class DatasetInvalid(DataError):
-    """The dataset failed its checks (exit status: cli.common.EXIT_CODES)."""
+    """The dataset failed its checks."""
+
+    exit_code = DATA_ERROR
 
 
 class DataWarning(UserWarning):

@@ -17,24 +17,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..fileio import atomic_write_text, write_json  # noqa: E402
-from .pool import RunPool  # noqa: E402
+from .engine import BETTER, Design, describe  # noqa: E402
 from .runs import Profile, RunTrace  # noqa: E402
-from .variability import compare_paired, compare_spread, within_run_noise  # noqa: E402
-from .verdicts import ALPHA, RUN_PROPERTIES, run_findings  # noqa: E402
-
-
-def run_configs(configs: dict, train, valid, profile: Profile, seeds, device="cpu",
-                progress=True, workers: int | None = None, scheduler: str | None = None,
-                results: Path | None = None) -> dict[str, list[RunTrace]]:
-    """``configs``: label -> Config (already at the profile's sizes and precision);
-    ``scheduler``: a Dask scheduler's address instead of local workers; ``results``: a folder
-    that keeps finished runs, so a rerun trains only those missing."""
-    with RunPool(workers, device, scheduler=scheduler, results=results,
-                 progress=progress) as pool:
-        futures = {(label, seed): pool.submit((label, seed), cfg, label, train, valid, profile,
-                                              seed)
-                   for label, cfg in configs.items() for seed in seeds}
-        return {label: [futures[label, seed].result() for seed in seeds] for label in configs}
+from .statistics import variability_claims  # noqa: E402
+from .variability import within_run_noise  # noqa: E402
+from .verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
 
 
 def property_verdicts(runs: list[dict]) -> dict[str, str]:
@@ -53,7 +40,7 @@ def summarize(traces: dict[str, list[RunTrace]], profile: Profile, ground_truth:
     names = list(traces)
     reference = reference or names[0]
     pairs = pairs or [(c, reference) for c in names if c != reference]
-    summary: dict = {"profile": profile.name, "steps": profile.steps, "alpha": ALPHA,
+    summary: dict = {"profile": profile.name, "steps": profile.steps,
                      "ground_truth": ground_truth, "configs": {}, "comparisons": []}
     for name, runs in traces.items():
         per_run = [{
@@ -69,16 +56,18 @@ def summarize(traces: dict[str, list[RunTrace]], profile: Profile, ground_truth:
         } for r in runs]
         summary["configs"][name] = {"runs": per_run, "verdicts": property_verdicts(per_run)}
     for candidate, ref in pairs:
-        cand, base = traces[candidate], traces[ref]
-        seeds = [r.seed for r in cand]
-        summary["comparisons"].append(compare_paired(
-            [within_run_noise(r.probe, profile.warmup_steps) for r in cand],
-            [within_run_noise(r.probe, profile.warmup_steps) for r in base], seeds,
-            (candidate, ref), alpha=ALPHA).to_dict())
-        summary["comparisons"].append(compare_spread(
-            [r.learning.final for r in cand], [r.learning.final for r in base], seeds,
-            (candidate, ref), alpha=ALPHA).to_dict())
+        for row in variability_claims(traces[candidate], traces[ref], profile).values():
+            summary["comparisons"].append({
+                "candidate": candidate, "reference": ref, "claim": claim_line(candidate, ref, row),
+                "supported": row["verdict"] == BETTER, **row})
     return summary
+
+
+def claim_line(candidate: str, reference: str, row: dict) -> str:
+    """The claim and its verdict in one line (engine.describe adds the figures)."""
+    word = "supported" if row["verdict"] == BETTER else "NOT supported"
+    return (f"claim '{candidate} has lower {row['label']} than {reference}' is {word}; "
+            + describe(row))
 
 
 def plot_losses(traces, path: Path) -> None:
@@ -157,8 +146,9 @@ def write_report(traces, profile: Profile, out: Path, data_name: str, ground_tru
 def render_markdown(summary: dict) -> str:
     lines = [f"# Stability comparison on {summary['data']}", "",
              f"Profile `{summary['profile']}`, {summary['steps']} optimizer steps per run, "
-             f"paired seeds, alpha {summary['alpha']}.", "", "## Claims", ""]
-    lines += [f"* {c['verdict']}" for c in summary["comparisons"]]
+             "paired seeds; both readings of each claim are one Holm family (one-sided, "
+             f"alpha {Design().alpha}).", "", "## Claims", ""]
+    lines += [f"* {c['claim']}" for c in summary["comparisons"]]
     names = list(summary["configs"])
     lines += ["", "## Properties per config", "",
               "| property | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

@@ -1,8 +1,7 @@
 """One traced run as it travels between a worker and the pool: the job, and its result as JSON
-text (ab.worker.run_record's raw material, stamped with the code that trained it). Every backend and
-the results folder hand back the same text, and the trace is rebuilt from it as
-`compare --against` rebuilds a side's runs, so a run trained here, on a cluster or read from
-disk is one and the same trace.
+text (a records.run_record, stamped with the code that trained it). Every backend and the results
+folder hand back the same text, and the trace is rebuilt from it as the gate rebuilds a side's
+runs, so a run trained here, on a cluster or read from disk is one and the same trace.
 """
 
 from __future__ import annotations
@@ -16,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config, ConfigError
+from ..config import Config
 from ..data.packed import PackedData
-from .ab.sides import side_run
-from .ab.worker import run_record
+from ..errors import InputError
+from .records import recorded_run, run_record
 from .runs import Profile, RunTrace, traced_run_job
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
-class ForeignCodeError(ConfigError):
+class ForeignCodeError(InputError):
     """A run came back trained by other code than this process runs."""
 
 
@@ -92,4 +91,4 @@ def parse_record(text: str, where: str) -> dict:
 
 
 def trace_of(record: dict, profile: Profile) -> RunTrace:
-    return side_run(record, profile).trace
+    return recorded_run(record, profile).trace

@@ -161,7 +161,7 @@ def build_trace(config_name: str, seed: int, records: list[dict], probe: list[fl
                 health: PosteriorHealth, problems: list[str], seconds: float) -> RunTrace:
     """A RunTrace from a run's raw material: the learning and gradient statistics are derived
     here, so a run traced in this process and one rebuilt from another checkout's worker
-    (`compare --against`) are measured alike."""
+    (`seqsetvae gate`) are measured alike."""
     grads = gradient_report([r["grad_norm"] for r in records], clip_value,
                             [r["applied_norm"] for r in records], warmup_steps)
     return RunTrace(config_name, seed, records, probe, learning_report(probe, valid_auroc),

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint that cannot be written or read; the message names the file."""
 
 

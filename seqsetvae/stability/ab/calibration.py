@@ -16,10 +16,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from ..engine import CONFIDENCE, Design, rate_interval
 
 CALIBRATION_FILE = Path(__file__).with_name("gate_calibration.json")
-CONFIDENCE = 0.95
 
 
 def shared_pairs_rate(alarms: np.ndarray, n_resamples: int = 4000, random_state: int = 0
@@ -52,9 +52,9 @@ def independent_rate(alarms: np.ndarray) -> dict:
     a = np.asarray(alarms)
     pairs = matching(len(a))
     hits = int(sum(a[i, j] for i, j in pairs))
-    ci = stats.binomtest(hits, len(pairs)).proportion_ci(CONFIDENCE, method="exact")
+    low, high = rate_interval(hits, len(pairs))
     return {"rate": hits / len(pairs), "alarms": hits, "comparisons": len(pairs),
-            "ci_low": float(ci.low), "ci_high": float(ci.high),
+            "ci_low": low, "ci_high": high,
             "interval": "exact binomial (Clopper-Pearson)"}
 
 
@@ -84,7 +84,8 @@ def calibration_lines(summary: dict, path: Path = CALIBRATION_FILE) -> list[str]
              f"{cal['seeds_used']['regression']:.1f} (regression)."]
     differs = [what for what, here in (
         ("profile", summary["profile"] == at["profile"]),
-        ("design", summary["gate"]["design"] == at["design"]),
+        # a design field added after the calibration ran is at its default there
+        ("design", Design(**at["design"]) == Design(**summary["gate"]["design"])),
         ("configs", list(summary["configs"]) == [at["config"]]))
         if not here]
     if differs:
@@ -95,15 +96,16 @@ def calibration_lines(summary: dict, path: Path = CALIBRATION_FILE) -> list[str]
 
 def aa_outcomes(neutral: list[dict], seeds: list[int], design) -> dict:
     """Every ordered A/A comparison of the neutral variants (per-seed statistics per config,
-    as gate.gate takes them): alarms, the statistics called worse and the seeds used."""
-    from .gate import gate
+    as the engine takes them): alarms, the statistics called worse and the seeds used."""
+    from ..engine import compare
+    from ..statistics import STATISTICS
 
     k = len(neutral)
     alarms, used, worse = np.zeros((k, k), int), np.zeros((k, k), int), {}
     for i in range(k):
         for j in range(k):
             if i != j:
-                outcome = gate(neutral[i], neutral[j], seeds, design)
+                outcome = compare(neutral[i], neutral[j], seeds, design, STATISTICS)
                 alarms[i, j], used[i, j] = bool(outcome["worse"]), outcome["seeds_used"]
                 if outcome["worse"]:
                     worse[(i, j)] = [label for _, label in outcome["worse"]]

@@ -1,4 +1,4 @@
-"""The outputs of `seqsetvae compare --against REF`: summary.json (every per-seed value, test and
+"""The outputs of `seqsetvae gate REF`: summary.json (every per-seed value, test and
 verdict), report.md (written to be pasted as a pull-request comment: the verdict and a short
 table first, the details below) and PNG plots.
 """
@@ -15,15 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ...fileio import atomic_write_text, write_json  # noqa: E402
-from ..report import (  # noqa: E402
-    plot_grad_norms,
-    plot_losses,
-    property_verdicts,
-    save_figure,
-)
-from ..verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
-from .calibration import calibration_lines  # noqa: E402
-from .gate import (  # noqa: E402
+from ..engine import (  # noqa: E402
     BETTER,
     IDENTICAL,
     SAME,
@@ -32,6 +24,14 @@ from .gate import (  # noqa: E402
     WITHIN,
     WORSE,
 )
+from ..report import (  # noqa: E402
+    plot_grad_norms,
+    plot_losses,
+    property_verdicts,
+    save_figure,
+)
+from ..verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
+from .calibration import calibration_lines  # noqa: E402
 
 IDENTICAL_LINE = "numerically identical to REF"
 
@@ -86,9 +86,10 @@ def headline(summary: dict) -> str:
 
 def speed_line(summary: dict) -> str:
     speed = summary["speed"]
-    if speed["verdict"] == "not measured":
+    if speed["verdict"] == UNMEASURED:
         return f"**Speed**: not measured ({speed.get('why', 'too few timed rounds')})."
-    return (f"**Speed**: {speed['verdict']}; the working tree's training step takes "
+    word = {WORSE: "slower", BETTER: "faster"}.get(speed["verdict"], speed["verdict"])
+    return (f"**Speed**: {word}; the working tree's training step takes "
             f"×{speed['time_ratio']:.3f} [{speed['ci_low']:.3f}, {speed['ci_high']:.3f}] of "
             f"REF's time (steps per second ×{speed['steps_per_second_ratio']:.3f}) over "
             f"{speed['rounds']} timed rounds per side; detectable from "
@@ -136,8 +137,8 @@ def verdict_table(statistics: list[dict], ref_name: str) -> list[str]:
         if not s["gates"]:
             verdict += " (reported, not gated)"
         decided = f"{s['decided_at']} seeds" if s.get("decided_at") else "-"
-        lines.append(f"| {s['label']} | {fmt(s, s['ref_summary'])} | "
-                     f"{fmt(s, s['tree_summary'])} | {fmt_change(s)} | {fmt_resolution(s)} | "
+        lines.append(f"| {s['label']} | {fmt(s, s['reference_summary'])} | "
+                     f"{fmt(s, s['candidate_summary'])} | {fmt_change(s)} | {fmt_resolution(s)} | "
                      f"{decided} | {verdict} |")
     return lines
 
@@ -214,20 +215,12 @@ def method_section(summary: dict) -> list[str]:
     first = next(iter(summary["configs"].values()))["statistics"]
     looks = ", ".join(map(str, gate["looks"]))
     lines = ["### How the verdicts are made", "",
-             f"Seed by seed (paired), in blocks of {design['block']} seeds: the gate looks after "
-             f"each block (at {looks} seeds) and stops once the verdict is settled. Per "
-             "statistic, a one-sided paired t-test on the per-seed changes (log ratios or "
-             f"differences). The {gate['family']} gating statistics are corrected together with "
-             f"Holm's procedure at each look, and the family-wise rate {design['alpha']} is "
-             f"split over the looks ({gate['alpha_per_look']:.4g} each), so the chance that "
-             "any statistic of a harmless change is called worse at any look stays at most "
-             f"{design['alpha']}. **worse**: Holm-adjusted p below the look's level and the "
-             f"change reaches the minimal effect below. **{WITHIN}**: the one-sided "
-             f"{1 - design['futility']:.0%} bound of the change stays short of the minimal "
-             "effect. **better**: worse mirrored (reported). **no detectable change**: "
-             "undecided at the cap. **undecided**: the gate stopped on a worse statistic "
-             "first. Ratios are geometric means of per-seed ratios; differences are means of "
-             "per-seed differences.", ""]
+             f"Paired seeds in blocks of {design['block']} (looks at {looks} seeds, stopping "
+             f"once settled); per statistic a one-sided paired t-test, Holm across the "
+             f"{gate['family']} gating statistics, the family-wise rate {design['alpha']} split "
+             f"over the looks ({gate['alpha_per_look']:.4g} each). The rule and the meaning of "
+             "each verdict word: the documentation's page on the comparison engine "
+             "(docs/explanation/statistics.md).", ""]
     lines += calibration_lines(summary) + [""]
     lines += ["| statistic | worse when | minimal effect that counts as worse | gates |",
               "|---|---|---|---|"]
@@ -252,7 +245,7 @@ def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
         p_better = f"{s['p_better']:.3g}" if "p_better" in s else "-"
         pairs = s.get("pairs", len(s["seeds"]))
         per_seed = "; ".join(f"{fmt(s, a)} -> {fmt(s, b)}"
-                             for a, b in zip(s["ref_values"], s["tree_values"]))
+                             for a, b in zip(s["reference_values"], s["candidate_values"]))
         lines.append(f"| {s['label']} | {p_worse} | {adjusted} | {p_better} | {pairs} | "
                      f"{per_seed} |")
     props = c["properties"]
@@ -277,7 +270,7 @@ def plot_paired(statistics: list[dict], ref_label: str, path: Path) -> None:
     rows = math.ceil(len(statistics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, s in zip(axes.ravel(), statistics):
-        values = np.array([s["ref_values"], s["tree_values"]], float)
+        values = np.array([s["reference_values"], s["candidate_values"]], float)
         ax.plot([0, 1], values, color="0.5", lw=0.8, marker="o", ms=3)
         ax.set_xticks([0, 1], [ref_label, "working tree"], fontsize=7)
         ax.set_xlim(-0.3, 1.3)

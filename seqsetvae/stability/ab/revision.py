@@ -1,4 +1,4 @@
-"""The git side of `seqsetvae compare --against REF`: which repository the running code lives in,
+"""The git side of `seqsetvae gate REF`: which repository the running code lives in,
 what REF names, and a temporary checkout of REF that is removed whatever happens.
 
 Nothing here touches the user's checkout: REF is checked out with ``git worktree add --detach``
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import seqsetvae
 
-from ...config import ConfigError
+from ...errors import InputError
 
 # The module each side of an A/B runs, as (module, file) newest layout first: a REF from before
 # the A/B code had its own subpackage runs the old name. A REF with none predates the command.
@@ -36,14 +36,14 @@ def entry_module(root: Path, points=ENTRY_POINTS) -> str | None:
     return next((module for module, path in points if (root / path).is_file()), None)
 
 
-class RevisionError(ConfigError):
+class RevisionError(InputError):
     """REF or the repository cannot be used; the message says which and why."""
 
 
 def git(repo: Path, *args: str, strip: bool = True) -> str:
     """stdout of ``git -C repo args``; a failure raises RevisionError with git's own words."""
     if shutil.which("git") is None:
-        raise RevisionError("git is not installed or not on PATH: --against checks REF out "
+        raise RevisionError("git is not installed or not on PATH: the gate checks REF out "
                             "with git")
     proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -61,7 +61,7 @@ def package_repo() -> Path:
         top = Path(git(root, "rev-parse", "--show-toplevel")).resolve()
     except RevisionError as exc:
         if "not a git repository" in str(exc):
-            raise RevisionError(f"{root} is not a git repository: --against needs this "
+            raise RevisionError(f"{root} is not a git repository: the gate needs this "
                                 "repository's history (a git clone, not an installed "
                                 "copy)") from None
         raise
@@ -92,7 +92,7 @@ def require_entry_point(repo: Path, ref: str, commit: str) -> None:
             continue
     raise RevisionError(
         f"{ref} ({commit[:10]}) has no {ENTRY_POINTS[0][1]} (nor {ENTRY_POINTS[-1][1]}), the "
-        "entry point each side of `compare --against` runs: it predates this command; "
+        "entry point each side of the gate runs: it predates this command; "
         "compare against a later revision")
 
 

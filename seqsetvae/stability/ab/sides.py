@@ -1,4 +1,4 @@
-"""Both sides of `seqsetvae compare --against REF`: the working tree and REF, each trained in its
+"""Both sides of `seqsetvae gate REF`: the working tree and REF, each trained in its
 own worker processes from its own checkout, on the same data, configs, profile and seeds.
 
 A worker is ``python -m seqsetvae.stability.ab.worker`` started in the side's checkout with
@@ -23,20 +23,22 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ...config import ConfigError
-from ..collapse import PosteriorHealth
-from ..runs import Profile, RunTrace, build_trace
+from ...errors import ARGS_ERROR, RunFailure
+from ..records import PROTOCOL, RecordedRun, recorded_run
+from ..runs import Profile
 from .revision import ENTRY_POINTS, TIMING_POINTS, checkout, entry_module
 from .speed import SpeedDesign, round_order
-from .worker import FAILED_INPUT, PROTOCOL
+from .worker import FAILED_INPUT
 
 
-class WorkerError(ConfigError):
+class WorkerError(RunFailure):
     """A side's worker failed; the message names the side and its last words."""
 
 
 class WorkerRefused(WorkerError):
     """A side's code refused the request in one line (no such profile, unusable data)."""
+
+    exit_code = ARGS_ERROR
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,7 @@ class Side:
     root: Path  # the checkout whose code this side runs
 
 
-@dataclass
-class SideRun:
-    trace: RunTrace
-    config: dict  # the resolved flat config this side trained with
-    fingerprint: str  # canonical JSON of every number of the run except its timing
+SideRun = RecordedRun  # one run of one side
 
 
 @dataclass(frozen=True)
@@ -279,21 +277,8 @@ def side_runs(side: Side, records: list[dict], request: Request
     runs: dict[str, list[SideRun]] = {label: [] for label in request.configs}
     for record in sorted(records, key=lambda r: r["seed"]):
         try:
-            runs[record["config"]].append(side_run(record, request.profile))
+            runs[record["config"]].append(recorded_run(record, request.profile))
         except (KeyError, TypeError) as exc:
             raise WorkerError(f"{side.label}: its worker's results do not fit protocol "
                               f"{PROTOCOL} ({type(exc).__name__}: {exc})") from None
     return runs
-
-
-def side_run(record: dict, profile: Profile) -> SideRun:
-    """A RunTrace rebuilt from a worker's raw material with this checkout's statistics, as
-    `traced_run` builds it; what needs the trained model comes from the side itself."""
-    cfg = record["config_values"]
-    trace = build_trace(record["config"], record["seed"], record["records"], record["probe"],
-                        record["valid_auroc"], cfg["gradient_clip_val"], profile.warmup_steps,
-                        PosteriorHealth(**record["posterior"]), record["contract_problems"],
-                        record["seconds"])
-    numbers = {k: v for k, v in record.items() if k != "seconds"}
-    return SideRun(trace, cfg, json.dumps(numbers, sort_keys=True))
-

@@ -1,4 +1,4 @@
-"""One side of the timed rounds of `compare --against`:
+"""One side of the timed rounds of `seqsetvae gate`:
 ``python -m seqsetvae.stability.ab.timing_worker``.
 
 Steps per second move with the load of a shared machine, so they are not read off the

@@ -1,4 +1,4 @@
-"""One side of `seqsetvae compare --against`: ``python -m seqsetvae.stability.ab.worker``.
+"""One side of `seqsetvae gate REF`: ``python -m seqsetvae.stability.ab.worker``.
 
 Reads a request (JSON) on stdin, trains every (config, seed) of it with the code of the checkout
 it was started from, and writes one JSON line per run on stdout. Both sides of an A/B run this
@@ -22,18 +22,10 @@ import seqsetvae
 from ...config import ConfigError
 from ...data import DataSource
 from ...data.errors import DataError
+from ..records import PROTOCOL, run_record
 from ..runs import PROFILES, profile_config, traced_run_job
 
-PROTOCOL = 1
 FAILED_INPUT = 2  # exit status for a request this checkout cannot run (one line on stderr)
-
-
-def run_record(trace, cfg) -> dict:
-    return {"protocol": PROTOCOL, "config": trace.config_name, "seed": trace.seed,
-            "config_values": cfg.to_flat(), "records": trace.records, "probe": trace.probe,
-            "valid_auroc": trace.learning.valid_auroc,
-            "posterior": dataclasses.asdict(trace.posterior),
-            "contract_problems": list(trace.contract_problems), "seconds": trace.seconds}
 
 
 def check_origin(expected_root: str) -> None:

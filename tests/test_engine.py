@@ -1,24 +1,36 @@
-"""The before-merge gate's decision rule (ab.gate.gate, ab.sequential.Design) on synthetic per-seed
-statistics: it flags a planted regression at the first block, passes a harmless change, keeps
-its family-wise false-alarm rate on simulated null comparisons where the old per-statistic rule
-does not, and the speed verdict stays apart from it."""
+"""The comparison engine (stability/engine.py) on synthetic per-seed statistics, through each of
+its callers' paths: the gate's sequential rule flags a planted regression at the first block,
+passes a harmless change and keeps its family-wise false-alarm rate on simulated null
+comparisons where an uncorrected rule does not; every verdict word has a case that produces it
+(worse, better, within minimal effect, no detectable change, identical, not measured, undecided),
+including ties and statistics undefined on some seeds; the speed verdict and the suite's claims
+decide through the same engine."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from seqsetvae.stability.ab.gate import (
+from seqsetvae.stability.ab.speed import SpeedDesign, round_order, speed_verdict
+from seqsetvae.stability.engine import (
     BETTER,
     IDENTICAL,
     SAME,
-    STATISTICS,
+    UNDECIDED,
+    UNMEASURED,
     WITHIN,
     WORSE,
-    gate,
+    Design,
+    compare,
+    compare_fixed,
+    holm_adjusted,
 )
-from seqsetvae.stability.ab.sequential import Design, holm_adjusted
-from seqsetvae.stability.ab.speed import FASTER, SLOWER, SpeedDesign, round_order, speed_verdict
+from seqsetvae.stability.statistics import STATISTICS, VARIABILITY
+
+
+def gate(ref, tree, seeds, design):
+    """The gate's call: every statistic, the gating ones as the family."""
+    return compare(ref, tree, seeds, design, STATISTICS)
 
 DESIGN = Design(block=6, max_seeds=18)
 # typical magnitudes of each statistic (positive for ratio scales), and per-seed noise: log SD
@@ -92,7 +104,7 @@ def test_a_harmless_change_passes_and_is_decided_early():
     ref, tree, seeds = pair(np.random.default_rng(2), noise=0.005)
     outcome = gate(ref, tree, seeds, DESIGN)
     assert not outcome["worse"] and outcome["seeds_used"] == 6
-    assert outcome["stop"] == "every gating statistic decided"
+    assert outcome["stop"] == "every statistic decided"
     assert {v for k, v in verdicts(outcome).items() if k != "between_seed_spread"} == {WITHIN}
 
 
@@ -154,10 +166,12 @@ def test_speed_verdict_sees_a_slower_step_and_not_noise():
     rng = np.random.default_rng(7)
     ref = 1.0 + rng.normal(0, 0.02, 6)
     design = SpeedDesign()
-    assert speed_verdict(ref, ref * 1.3 + rng.normal(0, 0.02, 6), design)["verdict"] == SLOWER
-    assert speed_verdict(ref * 1.3, ref, design)["verdict"] == FASTER
+    assert speed_verdict(ref, ref * 1.3 + rng.normal(0, 0.02, 6), design)["verdict"] == WORSE
+    assert speed_verdict(ref * 1.3, ref, design)["verdict"] == BETTER
     same = speed_verdict(ref, 1.0 + rng.normal(0, 0.02, 6), design)
-    assert same["verdict"] == SAME and same["resolution"] >= design.min_effect
+    assert same["verdict"] == WITHIN and same["resolution"] >= design.min_effect
+    noisy = speed_verdict(ref, ref * np.array([1.4, 0.7, 1.4, 0.7, 1.4, 0.7]), design)
+    assert noisy["verdict"] == SAME and noisy["resolution"] > design.min_effect
 
 
 def test_round_order_mirrors_each_pair_of_turns():
@@ -199,3 +213,58 @@ def test_a_difference_statistic_counts_the_direction_that_is_worse(shift, expect
     ref = [0.6, 0.7, 0.65, 0.7, 0.75]
     tree = [v + shift + 0.001 * i for i, v in enumerate(ref)]
     assert one_statistic("active_fraction", ref, tree) == expected
+
+
+def test_a_tie_on_some_seeds_is_not_a_change():
+    """Half the seeds exactly equal, the others moving both ways: no verdict either way."""
+    tree = [REF_NOISE[0], REF_NOISE[1] * 1.4, REF_NOISE[2], REF_NOISE[3] / 1.4, REF_NOISE[4]]
+    assert one_statistic("within_run_noise", REF_NOISE, tree) == SAME
+
+
+def test_a_statistic_undefined_on_some_seeds_uses_the_seeds_where_it_is_defined():
+    ref = [0.6, 0.7, 0.65, 0.7, 0.75, 0.8]
+    tree = [v - 0.25 + 0.001 * i for i, v in enumerate(ref)]
+    tree[1] = ref[4] = float("nan")  # e.g. an AUROC where a split had one class
+    rows = compare_fixed({"valid_auroc": ref}, {"valid_auroc": tree}, range(6),
+                         (STATISTICS[4],))
+    assert rows["valid_auroc"]["pairs"] == 4 and rows["valid_auroc"]["verdict"] == WORSE
+    rows = compare_fixed({"valid_auroc": [float("nan")] * 5 + [0.7]},
+                         {"valid_auroc": [0.7] + [float("nan")] * 5}, range(6), (STATISTICS[4],))
+    assert rows["valid_auroc"]["verdict"] == UNMEASURED
+
+
+def test_a_worse_statistic_leaves_the_undecided_ones_undecided():
+    ref, tree, seeds = pair(np.random.default_rng(9), noise=0.3, shift={"kl_per_dim": 3.0})
+    v = verdicts(gate(ref, tree, seeds, DESIGN))
+    assert v["kl_per_dim"] == WORSE and UNDECIDED in v.values()
+
+
+def test_a_two_sided_design_calls_either_direction_and_halves_the_level():
+    rng = np.random.default_rng(10)
+    ref = list(1.0 + rng.uniform(0, 1, 6))
+    lower = [v * 0.5 * np.exp(rng.normal(0, 0.05)) for v in ref]
+    stat = (STATISTICS[0],)
+    assert compare_fixed({stat[0].key: ref}, {stat[0].key: lower}, range(6), stat,
+                         two_sided=True)[stat[0].key]["verdict"] == BETTER
+    assert compare_fixed({stat[0].key: lower}, {stat[0].key: ref}, range(6), stat,
+                         two_sided=True)[stat[0].key]["verdict"] == WORSE
+    assert Design.fixed(6, two_sided=True).level() == Design.fixed(6).level() / 2
+
+
+def test_the_suite_claims_are_one_holm_family():
+    """Both readings of the variability claim are corrected together: a p-value that passes
+    alone can fail beside a second, undecided reading."""
+    rng = np.random.default_rng(11)
+    ref = {"within_run_noise": list(rng.uniform(1, 2, 6)),
+           "between_seed_spread": list(rng.normal(1.0, 0.1, 6))}
+    cand = {"within_run_noise": [v * np.exp(rng.normal(-0.2, 0.12)) for v in
+                                 ref["within_run_noise"]],
+            "between_seed_spread": list(rng.normal(1.0, 0.1, 6))}
+    rows = compare_fixed(ref, cand, range(6), VARIABILITY)
+    alone = compare_fixed({"within_run_noise": ref["within_run_noise"]},
+                          {"within_run_noise": cand["within_run_noise"]}, range(6),
+                          VARIABILITY[:1])
+    noise, spread = rows["within_run_noise"], rows["between_seed_spread"]
+    assert noise["p_better"] == alone["within_run_noise"]["p_better"]
+    assert noise["p_better_adjusted"] == pytest.approx(
+        min(1.0, max(2 * min(noise["p_better"], spread["p_better"]), noise["p_better"])))

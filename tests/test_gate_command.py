@@ -1,6 +1,6 @@
-"""`seqsetvae compare --against REF`: the A/B of two code versions flags changes that make
-training worse, reports a change that does not touch the numerics as exactly identical, and
-refuses what it cannot compare in one line.
+"""`seqsetvae gate REF`: the A/B of two code versions flags changes that make training worse,
+reports a change that does not touch the numerics as exactly identical, and refuses what it
+cannot compare in one line.
 
 The A/B tests build throwaway commits in a temporary clone of this repository: its base commit
 holds this checkout's package as it is (committed or not), the candidate edit is committed on
@@ -79,10 +79,10 @@ def clone(base_repo, tmp_path) -> Path:
     return repo
 
 
-def compare_in(repo: Path, *args) -> subprocess.CompletedProcess:
+def gate_in(repo: Path, *args) -> subprocess.CompletedProcess:
     """The CLI run from inside ``repo`` with ``repo``'s package on the path."""
     env = {**os.environ, "PYTHONPATH": str(repo)}
-    return subprocess.run([sys.executable, "-m", "seqsetvae", "compare", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "seqsetvae", "gate", *map(str, args)],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -90,7 +90,7 @@ def ab(repo: Path, data: Path, out: Path, worse: bool, ref: str = "HEAD~1") -> d
     """One A/B. ``worse``: the change is expected to be worse, and --fail_on_worse must then
     exit 1 (the speed verdict, a timing, is not asserted on: --fail_on_slower is not given)."""
     flags = ["--fail_on_worse"] if worse else []
-    proc = compare_in(repo, "--against", ref, "--data_dir", data, "--out", out, *flags, *AB)
+    proc = gate_in(repo, ref, "--data_dir", data, "--out", out, *flags, *AB)
     assert proc.returncode == (1 if worse else 0), proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     # the temporary checkout of REF is gone, and the user's checkout has no other worktree
@@ -118,7 +118,7 @@ def test_a_comment_only_change_is_numerically_identical_even_uncommitted(clone, 
     assert summary["numerically_identical"] is True
     for s in statistics(summary).values():
         assert s["verdict"] == "identical", s["label"]
-        assert s["differences"] == [0.0] * 5, s["label"]
+        assert s["candidate_values"] == s["reference_values"], s["label"]
     # identical on the first block: no more seeds are run
     assert summary["gate"]["seeds_used"] == 5
     report = (out / "report.md").read_text()
@@ -180,15 +180,15 @@ def test_a_noise_stream_change_is_not_worse(clone, synthetic, tmp_path):
 
 
 # -- what it refuses, before any training ---------------------------------------------------------
-def run_main(capsys, *args) -> tuple[int, str]:
-    code = main(["compare", *map(str, args)])
+def run_main(capsys, *args, command="gate") -> tuple[int, str]:
+    code = main([command, *map(str, args)])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return code, err.strip()
 
 
 def test_unknown_ref_is_one_line_and_exit_2(capsys, tmp_path):
-    code, err = run_main(capsys, "--against", "no-such-revision", "--data_dir", tmp_path,
+    code, err = run_main(capsys, "no-such-revision", "--data_dir", tmp_path,
                          "--out", tmp_path / "out")
     assert code == 2 and len(err.splitlines()) == 1
     assert "unknown revision 'no-such-revision'" in err
@@ -198,12 +198,11 @@ def test_unknown_ref_is_one_line_and_exit_2(capsys, tmp_path):
 def test_a_ref_without_the_entry_point_is_named(clone, tmp_path):
     # history of its own, so a shallow checkout of this repository tests the same thing
     git(clone, "rm", "-q", "seqsetvae/stability/ab/worker.py")
-    commit_all(clone, "a REF from before compare --against")
+    commit_all(clone, "a REF from before the gate")
     git(clone, "checkout", "-q", "HEAD~1", "--", "seqsetvae/stability/ab/worker.py")
-    commit_all(clone, "compare --against")
+    commit_all(clone, "the gate")
     old = git(clone, "rev-parse", "HEAD~1")
-    proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", tmp_path,
-                      "--out", tmp_path / "out")
+    proc = gate_in(clone, "HEAD~1", "--data_dir", tmp_path, "--out", tmp_path / "out")
     err = proc.stderr.strip()
     assert proc.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1
     assert f"HEAD~1 ({old[:10]}) has no seqsetvae/stability/ab/worker.py" in err
@@ -223,25 +222,24 @@ def test_a_ref_in_the_layout_before_the_ab_subpackage_runs_its_old_entry_point(t
 
 def test_without_git_is_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no git on it
-    code, err = run_main(capsys, "--against", "HEAD", "--data_dir", tmp_path,
-                         "--out", tmp_path / "out")
+    code, err = run_main(capsys, "HEAD", "--data_dir", tmp_path, "--out", tmp_path / "out")
     assert code == 2 and len(err.splitlines()) == 1 and "git is not installed" in err
 
 
 def test_outside_a_git_repository_is_one_line(tmp_path):
     shutil.copytree(REPO / "seqsetvae", tmp_path / "seqsetvae",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    proc = compare_in(tmp_path, "--against", "HEAD", "--data_dir", tmp_path,
-                      "--out", tmp_path / "out")
+    proc = gate_in(tmp_path, "HEAD", "--data_dir", tmp_path, "--out", tmp_path / "out")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert f"{tmp_path} is not a git repository" in proc.stderr
 
 
-def test_matched_lr_does_not_combine_with_against(capsys, tmp_path):
-    code, err = run_main(capsys, "--against", "HEAD", "--matched_lr", "--data_dir", tmp_path,
-                         "--out", tmp_path / "out")
-    assert code == 2 and "--matched_lr" in err
+def test_the_old_spelling_names_the_new_command(capsys, tmp_path):
+    code, err = run_main(capsys, "--against", "HEAD", "--data_dir", tmp_path, "--out",
+                         tmp_path / "out", command="compare")
+    assert code == 2 and len(err.splitlines()) == 1 and "seqsetvae gate HEAD" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
@@ -253,11 +251,10 @@ def test_a_ref_whose_worker_crashes_is_named_and_its_checkout_removed(clone, syn
     edit(clone, "seqsetvae/stability/ab/worker.py", "    raise RuntimeError('REF cannot train')\n",
          "")
     commit_all(clone, "fixed")
-    proc = compare_in(clone, "--against", "HEAD~1", "--data_dir", synthetic,
-                      "--out", tmp_path / "out", *AB)
+    proc = gate_in(clone, "HEAD~1", "--data_dir", synthetic, "--out", tmp_path / "out", *AB)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("seqsetvae compare: error: HEAD~1 (")
+    assert last.startswith("seqsetvae gate: error: HEAD~1 (")
     assert "its worker failed" in last and "RuntimeError: REF cannot train" in last
     assert (tmp_path / "out" / "worker-ref.log").is_file()
     # the working tree's worker was stopped for REF's failure: not a failure of its own
