@@ -90,7 +90,7 @@ def test_the_rule_asks_for_seeds_block_by_block():
     ref, tree, seeds = pair(np.random.default_rng(1), noise=0.3)
     first = gate({"cfg": {k: v[:6] for k, v in ref["cfg"].items()}},
                  {"cfg": {k: v[:6] for k, v in tree["cfg"].items()}}, seeds[:6], DESIGN)
-    assert first == {"complete": False, "next_seeds": 12, "seeds_used": 6}
+    assert first == {"complete": False, "next_seeds": 12, "seeds_used": 6, "pending": ["cfg"]}
     whole = gate(ref, tree, seeds, DESIGN)
     assert whole["complete"] and whole["seeds_used"] > 6
     prefix = whole["seeds_used"]

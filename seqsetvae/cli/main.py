@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 from ..errors import HarnessError
-from . import check_data, compare, config, data, diagnose, gate, train
+from . import check_data, claims, compare, config, data, diagnose, gate, train
 from .common import ARGS_ERROR, fail
 
 # each has register(subparsers)
-COMMANDS = (config, data, train, diagnose, compare, gate, check_data)
+COMMANDS = (config, data, train, diagnose, compare, gate, claims, check_data)
 
 
 class Parser(argparse.ArgumentParser):

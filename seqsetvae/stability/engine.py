@@ -129,7 +129,8 @@ def paired_t(changes) -> tuple[float, float, float, float]:
     w = np.asarray(changes, dtype=float)
     n, mean = len(w), float(w.mean())
     se = float(w.std(ddof=1) / np.sqrt(n))
-    if se == 0.0:  # every pair moved by exactly the same amount
+    if se == 0.0:  # every pair moved by exactly the same amount (a deterministic shift, such as
+        # a clip value that caps every step): certain in its direction
         return mean, 0.0, float(mean <= 0), float(mean >= 0)
     t = mean / se
     return mean, se, float(stats.t.sf(t, n - 1)), float(stats.t.cdf(t, n - 1))
@@ -180,6 +181,7 @@ class Change:
     p_better: float
     pairs: int  # seeds the test used (pairs where the statistic is defined on both sides)
     worse_bound: float  # one-sided upper bound of the worse-direction change (worse_by units)
+    better_bound: float  # the same bound of the better-direction change
     resolution: float  # the smallest worse change detectable at this look (natural units)
 
 
@@ -213,11 +215,11 @@ def measure(stat: Statistic, candidate, reference, design: Design, family: int) 
     if stat.scale == "spread":
         return spread_change(stat, c, r, p_worse, p_better, design, level)
     half = t_quantile(0.5 + CONFIDENCE / 2, n) * se
-    bound = mean + t_quantile(1 - design.futility, n) * se
+    margin = t_quantile(1 - design.futility, n) * se
     detectable = (t_quantile(1 - level, n) + t_quantile(design.power, n)) * se
     ends = sorted(stat.natural(x) for x in (mean - half, mean + half))
-    return Change(stat.natural(mean), ends[0], ends[1], p_worse, p_better, n, bound,
-                  stat.natural(max(detectable, stat.worse_by(stat.min_effect))))
+    return Change(stat.natural(mean), ends[0], ends[1], p_worse, p_better, n, mean + margin,
+                  -mean + margin, stat.natural(max(detectable, stat.worse_by(stat.min_effect))))
 
 
 def spread_change(stat, c, r, p_worse, p_better, design, level) -> Change:
@@ -235,6 +237,7 @@ def spread_change(stat, c, r, p_worse, p_better, design, level) -> Change:
     ratio = float(np.std(c, ddof=1) / np.std(r, ddof=1)) if np.std(r) > 0 else math.inf
     return Change(ratio, float(np.exp(lo)), float(np.exp(hi)), p_worse, p_better, len(c),
                   float(np.quantile(worse_logs, 1 - design.futility)),
+                  float(np.quantile(-worse_logs, 1 - design.futility)),
                   stat.natural(max(detectable, stat.worse_by(stat.min_effect))))
 
 
@@ -268,8 +271,11 @@ def statistic_row(stat: Statistic, reference: list[float], candidate: list[float
             **(asdict(change) if change else {})}
 
 
-def decide(stat: Statistic, row: dict, adjusted_worse: float, level: float) -> str | None:
-    """The verdict this look settles for ``stat``, or None while it is undecided."""
+def decide(stat: Statistic, row: dict, adjusted_worse: float, level: float,
+           two_sided: bool = False) -> str | None:
+    """The verdict this look settles for ``stat``, or None while it is undecided. Within
+    minimal effect: one-sided, no worse by the minimal effect (a gate's futility); two-sided,
+    neither worse nor better by it (equivalence)."""
     if row["identical"]:
         return IDENTICAL
     if not row["measured"]:
@@ -277,7 +283,7 @@ def decide(stat: Statistic, row: dict, adjusted_worse: float, level: float) -> s
     needed = stat.worse_by(stat.min_effect)
     if adjusted_worse < level and stat.worse_by(row["effect"]) >= needed:
         return WORSE
-    if row["worse_bound"] < needed:
+    if row["worse_bound"] < needed and (not two_sided or row["better_bound"] < needed):
         return WITHIN
     return None
 
@@ -292,27 +298,41 @@ Values = dict[str, dict[str, list[float]]]  # group (config) -> statistic key ->
 
 
 def compare(reference: Values, candidate: Values, seeds: list, design: Design,
-            statistics: tuple[Statistic, ...]) -> dict:
+            statistics: tuple[Statistic, ...] | dict[str, tuple[Statistic, ...]],
+            freeze_settled: bool = False) -> dict:
     """The verdict of every statistic of every group over the seeds run so far.
 
     Walks the design's looks over prefixes of the seeds, so the same runs always give the same
     verdict whether they were run block by block or all at once. ``complete`` is False when the
-    rule has not stopped and the next look needs more seeds than have run: run them and call
-    again. With a fixed design (Design.fixed) the one look is the whole seed list."""
-    family = [(g, s) for g in reference for s in statistics if s.gates]
+    rule has not stopped and the next look needs more seeds than have run: run them (for the
+    ``pending`` groups) and call again. With a fixed design (Design.fixed) the one look is the
+    whole seed list. ``statistics``: the same for every group, or per group. With
+    ``freeze_settled`` a group whose family members are all decided keeps the rows of the look
+    that decided it and needs no further seeds."""
+    stats_of = statistics.get if isinstance(statistics, dict) else (lambda g: statistics)
+    family = [(g, s) for g in reference for s in stats_of(g) if s.gates]
     settled: dict[tuple, tuple[str, int]] = {}  # (group, key) -> (verdict, seeds at the look)
+    rows: dict[tuple, dict] = {}
+    seeds_used: dict[str, int] = {}
     level, outcome = design.level(), None
     for n in design.looks():
+        pending = [g for g in reference if not (
+            freeze_settled and g in seeds_used
+            and all((g, s.key) in settled for s in stats_of(g) if s.gates))]
         if n > len(seeds):
-            return {"complete": False, "next_seeds": n, "seeds_used": len(seeds)}
-        rows = {(g, s.key): statistic_row(s, reference[g][s.key][:n], candidate[g][s.key][:n],
-                                          seeds[:n], design, len(family))
-                for g in reference for s in statistics}
+            return {"complete": False, "next_seeds": n, "seeds_used": len(seeds),
+                    "pending": pending}
+        for g in pending:
+            seeds_used[g] = n
+            rows.update({(g, s.key): statistic_row(s, reference[g][s.key][:n],
+                                                   candidate[g][s.key][:n], seeds[:n], design,
+                                                   len(family)) for s in stats_of(g)})
         adjusted = holm(rows, family, "p_worse")
         adjusted_better = holm(rows, family, "p_better")
         for g, s in family:
             if (g, s.key) not in settled:
-                verdict = decide(s, rows[(g, s.key)], adjusted[(g, s.key)], level)
+                verdict = decide(s, rows[(g, s.key)], adjusted[(g, s.key)], level,
+                                 design.two_sided)
                 if verdict is None and design.two_sided and \
                         is_better(s, rows[(g, s.key)], adjusted_better[(g, s.key)], level):
                     verdict = BETTER
@@ -325,8 +345,8 @@ def compare(reference: Values, candidate: Values, seeds: list, design: Design,
         elif n == design.max_seeds:
             outcome = "seed cap reached"
         if outcome:
-            return result(reference, statistics, rows, adjusted, adjusted_better, settled,
-                          family, design, n, outcome)
+            return result(reference, stats_of, rows, adjusted, adjusted_better, settled,
+                          family, design, n, outcome, seeds_used)
     raise AssertionError("the last look is the seed cap")
 
 
@@ -336,29 +356,29 @@ def holm(rows: dict, family: list, field: str) -> dict:
     return dict(zip(keys, holm_adjusted([rows[k].get(field, np.nan) for k in keys])))
 
 
-def result(reference, statistics, rows, adjusted, adjusted_better, settled, family, design,
-           seeds, stop) -> dict:
+def result(reference, stats_of, rows, adjusted, adjusted_better, settled, family, design,
+           seeds, stop, seeds_used) -> dict:
     """The outcome at the last look: per group, every statistic's row with its verdict, the
     Holm-adjusted p-values and the seeds at which it was decided."""
     level = design.level()
     groups = {}
     for g in reference:
         statistics_rows = []
-        for s in statistics:
+        for s in stats_of(g):
             row = dict(rows[(g, s.key)])
             verdict, decided_at = settled.get((g, s.key), (None, None))
             # outside the family: the same rule at the raw p, shown but never gating
             p_adj = adjusted.get((g, s.key), row.get("p_worse", np.nan))
             p_adj_better = adjusted_better.get((g, s.key), row.get("p_better", np.nan))
             if not s.gates:
-                verdict = decide(s, row, p_adj, level)
+                verdict = decide(s, row, p_adj, level, design.two_sided)
             if verdict in (None, WITHIN) and is_better(s, row, p_adj_better, level):
                 verdict = BETTER
             undecided = UNDECIDED if stop == STOP_WORSE else SAME
             row.update(verdict=verdict or undecided, decided_at=decided_at,
                        p_worse_adjusted=p_adj, p_better_adjusted=p_adj_better)
             statistics_rows.append(row)
-        groups[g] = {"statistics": statistics_rows}
+        groups[g] = {"statistics": statistics_rows, "seeds_used": seeds_used[g]}
     worse = [(g, row["label"]) for g, c in groups.items() for row in c["statistics"]
              if row["gates"] and row["verdict"] == WORSE]
     return {"complete": True, "seeds_used": seeds, "stop": stop, "design": asdict(design),

@@ -19,8 +19,7 @@ import numpy as np  # noqa: E402
 from ..fileio import atomic_write_text, write_json  # noqa: E402
 from .engine import BETTER, Design, describe  # noqa: E402
 from .runs import Profile, RunTrace  # noqa: E402
-from .statistics import variability_claims  # noqa: E402
-from .variability import within_run_noise  # noqa: E402
+from .statistics import BY_KEY, measurements, variability_claims  # noqa: E402
 from .verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
 
 
@@ -43,17 +42,8 @@ def summarize(traces: dict[str, list[RunTrace]], profile: Profile, ground_truth:
     summary: dict = {"profile": profile.name, "steps": profile.steps,
                      "ground_truth": ground_truth, "configs": {}, "comparisons": []}
     for name, runs in traces.items():
-        per_run = [{
-            "seed": r.seed,
-            "within_run_noise": within_run_noise(r.probe, profile.warmup_steps),
-            "final_probe_loss": r.learning.final,
-            "learning": r.learning.to_dict(),
-            "gradients": r.gradients.to_dict(),
-            "posterior": r.posterior.to_dict(),
-            "contract_problems": r.contract_problems,
-            "steps_per_second": r.steps_per_second,
-            "findings": run_findings(r, ground_truth),
-        } for r in runs]
+        per_run = [{**measurements(r, profile), "findings": run_findings(r, ground_truth)}
+                   for r in runs]
         summary["configs"][name] = {"runs": per_run, "verdicts": property_verdicts(per_run)}
     for candidate, ref in pairs:
         for row in variability_claims(traces[candidate], traces[ref], profile).values():
@@ -181,6 +171,111 @@ def render_markdown(summary: dict) -> str:
             f"{med(lambda r: r['steps_per_second']):.1f} |")
     lines += ["", "![loss curves](loss_curves.png)", "", "![gradient norms](grad_norms.png)", "",
               "![posterior](posterior.png)", "", "![within-run noise](noise_by_config.png)", ""]
+    return "\n".join(lines)
+
+
+# -- the claims ledger ----------------------------------------------------------------------------
+SCHEMA = 2  # summary.json's layout; bump when a field changes meaning
+LEDGER_COLOURS = {"supported": "tab:green", "contradicted": "tab:red",
+                  "within minimal effect": "tab:blue", "no detectable change": "0.45",
+                  "not testable at this profile": "0.75"}
+
+
+def write_ledger(out: Path, ledger: dict) -> dict:
+    """OUT/summary.json, OUT/report.md and OUT/forest.png of `seqsetvae claims`."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"schema": SCHEMA, "kind": "claims", **ledger}
+    plot_forest(summary["claims"]["rows"] + summary["controls"]["rows"], out / "forest.png")
+    write_json(out / "summary.json", summary)
+    atomic_write_text(out / "report.md", render_ledger(summary))
+    return summary
+
+
+def in_minimal_effects(row: dict, value: float) -> float:
+    """A change in the claim's predicted direction, in multiples of the statistic's minimal
+    effect (1: exactly the minimal effect; negative: the other way), so every statistic shares
+    one axis."""
+    stat = BY_KEY[row["statistic"]]
+    unit = abs(stat.worse_by(stat.min_effect))
+    toward = -stat.worse_by(value) if row["direction"] == "better" else stat.worse_by(value)
+    return toward / unit
+
+
+def plot_forest(rows: list[dict], path: Path) -> None:
+    """One line per claim and statistic: the effect and its 95% interval on the shared axis of
+    minimal effects, coloured by the ledger's verdict."""
+    shown = [r for r in rows if r.get("measured") and not r.get("identical")]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * max(len(shown), 4) + 1.2))
+    for y, r in enumerate(reversed(shown)):
+        ends = sorted(in_minimal_effects(r, v) for v in (r["ci_low"], r["ci_high"]))
+        ends = np.clip(ends, -20, 20)  # a diverged run would flatten every other line
+        colour = LEDGER_COLOURS[r["ledger"]]
+        ax.plot(ends, [y, y], color=colour, lw=2)
+        ax.plot(np.clip(in_minimal_effects(r, r["effect"]), -20, 20), y, "o", color=colour)
+    ax.set_yticks(range(len(shown)), [f"{r['comparison']}: {r['label']}"
+                                      for r in reversed(shown)], fontsize=7)
+    for x, style in ((0, "-"), (1, ":"), (-1, ":")):
+        ax.axvline(x, color="0.3", lw=0.8, ls=style)
+    for word, colour in LEDGER_COLOURS.items():
+        ax.plot([], [], color=colour, lw=2, label=word)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set(xlabel="change in the claimed direction, in minimal effects (dotted: +-1)",
+           title="The guide's claims: effect and 95% interval per statistic")
+    save_figure(fig, path)
+
+
+def fmt_effect(row: dict) -> str:
+    if not row.get("measured") or row.get("identical"):
+        return "-"
+    if row["scale"] == "difference":
+        return f"{row['effect']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
+    return f"×{row['effect']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+
+
+def ledger_table(rows: list[dict]) -> list[str]:
+    lines = ["| claim | intervention | statistic | verdict | change [95% CI] | seeds | "
+             "resolution |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        verdict = r["ledger"] + (f" ({r['why']})" if r.get("why") else "")
+        seeds = r.get("pairs", "-")
+        resolution = "-" if not r.get("measured") or "resolution" not in r else \
+            f"±{abs(r['resolution']):.3g}" if r["scale"] == "difference" else \
+            f"×{r['resolution']:.3g}"
+        lines.append(f"| {r['comparison']} | {r['how']} | {r['label']} | **{verdict}** | "
+                     f"{fmt_effect(r)} | {seeds} | {resolution} |")
+    return lines
+
+
+def render_ledger(summary: dict) -> str:
+    claims, controls = summary["claims"], summary["controls"]
+    design = claims.get("design") or {}
+    counts = {w: sum(r["ledger"] == w for r in claims["rows"]) for w in LEDGER_COLOURS}
+    broken = [k for k, ok in summary["controls_hold"].items() if not ok]
+    lines = [f"# The seed guide's claims on {summary['data']}", "",
+             f"Profile `{summary['profile']}`, {summary['steps']} optimizer steps per run, "
+             f"{summary['precision']}; seeds in blocks of {design.get('block')} up to "
+             f"{design.get('max_seeds')}, only while a comparison is undecided; Holm over all "
+             f"{claims.get('family', 0)} claim statistics, two-sided, family-wise alpha "
+             f"{design.get('alpha')}. Wall time {summary['seconds']:.0f} s.", "",
+             "Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items() if n) + ".",
+             "", "Planted controls: " + ("every one came out as it must." if not broken else
+                                         f"**NOT as planted: {', '.join(broken)}** "
+                                         "(the ledger cannot be trusted)."), "",
+             "![forest plot](forest.png)", "", "## Claims", ""]
+    words = {}
+    for r in claims["rows"]:
+        words.setdefault(r["claim"], r["words"])
+    lines += [f"* **{k}**: {w}" for k, w in words.items()] + [""]
+    lines += ledger_table(claims["rows"]) + ["", "## Controls", ""]
+    planted = {}
+    for r in controls["rows"]:
+        planted.setdefault(r["claim"], r["words"])
+    lines += [f"* **{k}**: {w}" for k, w in planted.items()] + [""]
+    lines += ledger_table(controls["rows"]) + [""]
+    lines += ["Change: the side with the advice applied against the other (ratios for positive "
+              "statistics, differences for fractions, the SD ratio for the between-seed spread); "
+              "resolution: the smallest worse change the comparison could detect at 80% power. "
+              "The method: docs/explanation/statistics.md.", ""]
     return "\n".join(lines)
 
 

@@ -54,8 +54,8 @@ PROFILES = {
 }
 
 
-def profile_config(name_or_path: str, profile: Profile, **overrides) -> Config:
-    """A preset (or config file) at the profile's sizes, schedule and learning-rate scale;
+def profile_config(name_or_path: str | Config, profile: Profile, **overrides) -> Config:
+    """A preset, config file or Config at the profile's sizes, schedule and learning-rate scale;
     ``overrides`` are absolute values applied last (a control's ``lr=1.0`` is not scaled)."""
     cfg = load_config(name_or_path)
     shrink = dict(profile.shrink)
