@@ -57,7 +57,7 @@ PROFILES = {
 def profile_config(name_or_path: str | Config, profile: Profile, **overrides) -> Config:
     """A preset, config file or Config at the profile's sizes, schedule and learning-rate scale;
     ``overrides`` are absolute values applied last (a control's ``lr=1.0`` is not scaled)."""
-    cfg = load_config(name_or_path)
+    cfg = name_or_path if isinstance(name_or_path, Config) else load_config(name_or_path)
     shrink = dict(profile.shrink)
     if "model_dim" in shrink:  # keep each preset's ff_dim : model_dim ratio
         shrink["ff_dim"] = max(8, cfg.model.ff_dim * shrink["model_dim"] // cfg.model.model_dim)
