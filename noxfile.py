@@ -1,5 +1,5 @@
 """Sessions: tests, stability (device x precision), stability_full, stability_diff,
-gate_calibration, data_checks, bench, bench_gate, lint.
+gate_calibration, data_checks, bench, bench_gate, lint, docs.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
 and the package once, and no session downloads torch again.
@@ -17,7 +17,7 @@ import tempfile
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "tests", "data_checks", "stability", "bench_gate"]
+nox.options.sessions = ["lint", "tests", "data_checks", "stability", "bench_gate", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 MATRIX = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "bf16"), ("cuda", "fp16")]
@@ -145,3 +145,14 @@ def lint(session):
     if shutil.which("ruff") is None:
         session.error("ruff is not installed: pip install -e '.[test]'")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def docs(session):
+    """The documentation site (Sphinx, MyST): the reference pages are written from the code,
+    every warning is an error (a broken link between pages, a missing anchor or image), and the
+    committed results pages must match their JSON. HTML: docs/_build/html/index.html."""
+    _this_checkout(session)
+    session.run("python", "docs/generate_results.py", "--check")
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+                "-d", "docs/_build/doctrees", "docs", "docs/_build/html", *session.posargs)

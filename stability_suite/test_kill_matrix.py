@@ -4,9 +4,12 @@ matrix is a property of the code, not of the precision."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import platform
 
 import pytest
+import torch
 from faults import FAULTS
 from stability_support import has_ground_truth
 
@@ -65,7 +68,27 @@ def test_fault_is_flagged(fault, matrix, record_figure):
         assert hits, f"{fault} passed every stability property"
 
 
-def test_kill_fraction_and_matrix(matrix, pytestconfig):
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0] if names else platform.processor() or platform.machine()}, " \
+           f"{len(names) or '?'} cores"
+
+
+def as_json(matrix: dict, settings: dict) -> dict:
+    """The matrix with what the results page needs to say where it came from."""
+    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+            "machine": cpu_name(), "torch": torch.__version__,
+            "device": settings["device"], "precision": settings["precision"],
+            "profile": settings["profile"].name, "dataset": KILL_DATASET,
+            "config": KILL_CONFIG, "seed": KILL_SEED, "properties": list(RUN_PROPERTIES),
+            "faults": [{"name": f.name, "class": f.kind} for f in FAULTS], "matrix": matrix}
+
+
+def test_kill_fraction_and_matrix(matrix, pytestconfig, settings):
     flagged = sum(any(row.values()) for row in matrix.values())
     assert len(FAULTS) >= 12
     assert flagged / len(FAULTS) >= MIN_KILL_FRACTION
@@ -74,4 +97,4 @@ def test_kill_fraction_and_matrix(matrix, pytestconfig):
         with open(path, "w") as fh:
             fh.write(render(matrix))
         with open(f"{path}.json", "w") as fh:
-            json.dump(matrix, fh, indent=1)
+            json.dump(as_json(matrix, settings), fh, indent=1)
