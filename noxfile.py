@@ -1,4 +1,4 @@
-"""Sessions: tests, stability (device x precision), stability_full, stability_diff,
+"""Sessions: tests, stability (device x precision), stability_full, stability_diff, claims,
 gate_calibration, data_checks, bench, bench_gate, lint, docs.
 
 Every session runs in the current environment (venv_backend "none"): CI installs torch==2.13.0
@@ -101,6 +101,31 @@ def stability_diff(session):
         session.run("python", "-m", "seqsetvae", "gate", ref, "--data_dir", data,
                     "--ground_truth", "--profile", "quick", "--out", ".stability/diff",
                     "--fail_on_worse", "--no_progress", *more)
+
+
+@nox.session
+def claims(session):
+    """The seed guide's claims one by one (`seqsetvae claims`) on the built-in synthetic and
+    pbcseq data, quick profile unless told otherwise (``-- --profile full``; more arguments go
+    to `seqsetvae claims`); then each ledger is held to its recorded verdicts and the planted
+    controls to theirs (stability_suite/test_claims.py). Reports: .stability/claims/<data>/.
+    Finished runs are kept in .stability/claims/runs, so a rerun trains only what it lacks. Not
+    in the default list: CI checks the headline claims on the stability suite's own runs."""
+    _this_checkout(session)
+    root = ".stability/claims"
+    with tempfile.TemporaryDirectory(prefix="claims-") as tmp:
+        for name, data_flags, flags in (
+                ("synthetic", ["--patients", "240", "--max-sets", "16"], ["--ground_truth"]),
+                ("pbcseq", [], [])):
+            data = os.path.join(tmp, name)
+            session.run("python", "-m", "seqsetvae", "data", name, "--out", data, *data_flags)
+            # exit 1 (a planted control not as planted) still writes the report; the check
+            # below fails on it
+            session.run("python", "-m", "seqsetvae", "claims", "--data_dir", data, "--out",
+                        f"{root}/{name}", "--results", f"{root}/runs", *flags, *session.posargs,
+                        success_codes=[0, 1])
+    session.run("pytest", "stability_suite/test_claims.py", "-q", "-p", "no:cacheprovider",
+                "-k", "ledger or planted", f"--claims-ledger={root}")
 
 
 @nox.session

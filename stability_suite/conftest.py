@@ -36,6 +36,12 @@ def pytest_addoption(parser):  # --data-dir, --device, --precision: the root con
     g.addoption("--workers", type=int, default=None,
                 help="processes for the training runs (default: 2 on CPU, 1 on CUDA)")
     g.addoption("--update-golden", action="store_true", help="regenerate golden values")
+    g.addoption("--update-claims", action="store_true",
+                help="record the claims' verdicts measured now (stability_suite/"
+                     "recorded_claims.json) and print what changed")
+    g.addoption("--claims-ledger", default=None, metavar="DIR",
+                help="also hold the ledger in DIR/<dataset>/summary.json (seqsetvae claims) to "
+                     "its recorded verdicts")
     g.addoption("--stability-report", default=None, help="write the figures to this JSON file")
     g.addoption("--kill-matrix", default=None,
                 help="write the fault x property matrix (Markdown) to this file")
@@ -144,7 +150,7 @@ def plan(pytestconfig, settings):
     seeds = settings["profile"].seeds
     jobs = []
     if selected & {"test_learning", "test_collapse", "test_gradients", "test_variance",
-                   "test_contract", "test_kill_matrix"}:
+                   "test_contract", "test_kill_matrix", "test_claims"}:
         jobs += [(d, c, seeds) for d in datasets for c in MAIN_CONFIGS]
     controls = {"test_variance": ("noisier", seeds), "test_learning": ("frozen", CONTROL_SEEDS[:2]),
                 "test_collapse": ("collapse_prone", CONTROL_SEEDS),

@@ -247,3 +247,50 @@ def control_holds(claim: Claim, rows: list[dict]) -> bool:
     """Did a planted claim come out as it must? Every statistic of it, in every comparison."""
     verdicts = [r["ledger"] for r in rows if r["claim"] == claim.id]
     return bool(verdicts) and all(v in claim.expect for v in verdicts)
+
+
+HEADLINE = CLAIMS[:3]  # optimized vs baseline: answerable from any run of the two presets
+
+
+def headline_ledger(optimized: list[dict], baseline: list[dict], ground_truth: bool) -> dict:
+    """Claims 1-3 as one family over the paired seeds given (run measurements of each preset,
+    in seed order): what the stability suite checks on its own runs and what a published
+    comparison of the two presets can still answer without its runs."""
+    if len(optimized) != len(baseline) or len(optimized) < 2:
+        raise ValueError(f"the headline claims need the same seeds (at least 2) for both "
+                         f"presets, got {len(optimized)} and {len(baseline)} runs")
+    n = len(optimized)
+    return judge(comparisons(HEADLINE), {"optimized": optimized, "baseline": baseline},
+                 list(range(n)), Design.fixed(n, two_sided=True, stop_on_worse=False),
+                 ground_truth)
+
+
+def recorded_form(rows: list[dict]) -> dict[str, dict]:
+    """What the record keeps of each row: the verdict and the measured interval."""
+    def number(v):
+        return None if v is None or v != v else round(float(v), 6)
+
+    return {f"{r['comparison']}:{r['statistic']}": {
+        "verdict": r["ledger"], "effect": number(r.get("effect")),
+        "ci": [number(r.get("ci_low")), number(r.get("ci_high"))], "pairs": r.get("pairs")}
+        for r in rows}
+
+
+def flips(recorded: dict[str, dict], rows: list[dict]) -> list[str]:
+    """Rows whose verdict differs from the record, each with the numbers of both."""
+    now = recorded_form(rows)
+    found = []
+    for key in sorted(set(recorded) | set(now)):
+        old, new = recorded.get(key), now.get(key)
+        if old is None or new is None or old["verdict"] != new["verdict"]:
+            found.append(f"{key}: recorded {describe_recorded(old)}, now {describe_recorded(new)}")
+    return found
+
+
+def describe_recorded(entry: dict | None) -> str:
+    if entry is None:
+        return "nothing"
+    if entry["effect"] is None:
+        return entry["verdict"]
+    return (f"{entry['verdict']} (effect {entry['effect']:.4g}, 95% CI {entry['ci'][0]:.4g}-"
+            f"{entry['ci'][1]:.4g}, {entry['pairs']} pairs)")

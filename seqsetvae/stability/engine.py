@@ -374,7 +374,8 @@ def result(reference, stats_of, rows, adjusted, adjusted_better, settled, family
                 verdict = decide(s, row, p_adj, level, design.two_sided)
             if verdict in (None, WITHIN) and is_better(s, row, p_adj_better, level):
                 verdict = BETTER
-            undecided = UNDECIDED if stop == STOP_WORSE else SAME
+            # "undecided" only where a later look could still have decided it
+            undecided = UNDECIDED if stop == STOP_WORSE and seeds < design.max_seeds else SAME
             row.update(verdict=verdict or undecided, decided_at=decided_at,
                        p_worse_adjusted=p_adj, p_better_adjusted=p_adj_better)
             statistics_rows.append(row)
