@@ -3,12 +3,13 @@
     python docs/generate_results.py            # render docs/results/*.md from docs/results/data/
     python docs/generate_results.py --collect  # first copy the newest JSON from where the
                                                # suites and sessions write it, then render
+    python docs/generate_results.py --claims .stability/claims   # copy the claims ledgers first
     python docs/generate_results.py --check    # exit 1 when a committed page is out of date
 
 Each page is a pure function of its JSON (and the JSON's sidecar ``NAME.source.json`` where the
 JSON itself does not say which machine and date it came from), so a page can be regenerated but
 never edited by hand: tests/test_docs.py fails when a committed page differs from what its JSON
-generates. Pages whose JSON is absent (the claims ledger, the benchmarks) are not written.
+generates. Pages whose JSON is absent are not written.
 """
 
 from __future__ import annotations
@@ -247,44 +248,48 @@ def full_profile_page() -> str | None:
 
 
 # -- the claims ledger -----------------------------------------------------------------------------
-PREFERRED = ("claim", "words", "intervention", "statistic", "statistics", "direction",
-             "profile", "dataset", "verdict")
-
-
-def _flat(record: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        elif isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-            flat[prefix + key] = ", ".join(str(v) for v in value)
-        elif not isinstance(value, list):
-            flat[prefix + key] = value
-    return flat
-
-
 def claims_page() -> str | None:
-    paths = sorted(DATA.glob("claims*.json"))
-    paths = [p for p in paths if not p.name.endswith(".source.json")]
+    """One section per ledger summary (`seqsetvae claims`, schema 2), rendered by the ledger's
+    own renderer; the forest plot is the one the command drew, copied beside its JSON."""
+    paths = [p for p in sorted(DATA.glob("claims-*.json")) if not p.name.endswith(".source.json")]
     if not paths:
         return None
+    from seqsetvae.stability.report import render_ledger
+
     out = [HEADER.format(source=", ".join(f"`{rel(p)}`" for p in paths)),
-           "# The claims ledger", ""]
+           "# The claims ledger", "",
+           "The seed guide's advice, claim by claim: each knob switched alone from the baseline "
+           "and reverted alone from the optimized config, judged by the comparison engine with "
+           "the error rate held over the whole ledger "
+           "([the method](../explanation/statistics.md)). Sections by profile and data.", ""]
     for path in paths:
-        data = load(path)
-        claims = data.get("claims", data) if isinstance(data, dict) else data
-        if isinstance(claims, dict):
-            claims = [{"claim": k, **(v if isinstance(v, dict) else {"verdict": v})}
-                      for k, v in claims.items()]
-        meta = {**sidecar(path), **({k: v for k, v in data.items() if k in
-                                     ("machine", "date", "command")} if isinstance(data, dict)
-                                    else {})}
-        rows = [_flat(c) for c in claims]
-        keys = [k for k in PREFERRED if any(k in r for r in rows)]
-        keys += sorted({k for r in rows for k in r} - set(keys))
-        out += [provenance(meta, [rel(path)]),
-                table(keys, [[r.get(k, "") for k in keys] for r in rows])]
+        summary = load(path)
+        body = render_ledger(summary, forest=f"data/{path.stem}.png").splitlines()
+        title = f"## {summary['profile']} profile: {Path(summary['data']).name}"
+        out += [title, "", provenance(sidecar(path), [rel(path)])]
+        out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
+                for line in body[1:]]
     return "\n".join(out)
+
+
+def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]:
+    """Copy each `seqsetvae claims` output under ``folder`` (one subfolder per dataset) as
+    claims-<profile>-<dataset>.json with its forest plot and a sidecar naming machine, date and
+    command."""
+    copied = []
+    for summary_path in sorted(folder.glob("*/summary.json")):
+        summary = load(summary_path)
+        if summary.get("kind") != "claims":
+            continue
+        name = f"claims-{summary['profile']}-{summary_path.parent.name}"
+        shutil.copyfile(summary_path, DATA / f"{name}.json")
+        shutil.copyfile(summary_path.parent / "forest.png", DATA / f"{name}.png")
+        date = datetime.date.fromtimestamp(summary_path.stat().st_mtime).isoformat()
+        (DATA / f"{name}.source.json").write_text(json.dumps(
+            {"machine": machine or this_machine(), "date": date, "command": command},
+            indent=1) + "\n")
+        copied.append(rel(DATA / f"{name}.json"))
+    return copied
 
 
 # -- the benchmarks --------------------------------------------------------------------------------
@@ -458,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
                         "from, where it does not say (default: this machine)")
     parser.add_argument("--kill-matrix", type=Path, help="with --collect: the kill matrix JSON "
                         "to copy (default: .stability/kill_matrix-cpu.md.json)")
+    parser.add_argument("--claims", type=Path, metavar="DIR",
+                        help="copy the ledgers `seqsetvae claims` wrote under DIR/<dataset>/ "
+                             "first")
+    parser.add_argument("--claims-command", default="nox -s claims",
+                        help="with --claims: the command that wrote them, for the page")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when a committed page is out of date")
     args = parser.parse_args(argv)
@@ -468,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if wrong else 0
     if args.collect:
         for name in collect(args.machine, args.kill_matrix):
+            print(f"collected {name}")
+    if args.claims:
+        for name in collect_claims(args.claims, args.machine, args.claims_command):
             print(f"collected {name}")
     pages = rendered()
     for path in RESULTS.glob("*.md"):

@@ -8,13 +8,22 @@ the run pool: local workers, a Dask scheduler, and a results folder that a rerun
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import torch
 
 from ..config import PRECISIONS, ConfigError
-from ..stability.claims import CLAIMS, CONTROLS, arms, comparisons, control_holds, judge
+from ..stability.claims import (
+    CLAIMS,
+    CONTROLS,
+    arms,
+    comparisons,
+    control_holds,
+    headline_ledger,
+    judge,
+)
 from ..stability.cluster import SCHEDULER_ENV, default_scheduler
 from ..stability.engine import Design
 from ..stability.pool import RunPool
@@ -65,6 +74,8 @@ def run_family(comps, pool: RunPool, data, profile, design: Design, precision: s
 
 
 def cmd_claims(args) -> int:
+    if args.from_summary is not None:
+        return cmd_from_summary(args)
     from ..stability.report import write_ledger  # matplotlib loads only when a report is made
 
     profile = chosen_profile(args)
@@ -96,6 +107,34 @@ def cmd_claims(args) -> int:
     return 1 if broken else 0
 
 
+def cmd_from_summary(args) -> int:
+    """The headline claims judged again from a published `seqsetvae compare` summary of the two
+    presets (its per-run measurements), without training anything."""
+    from ..stability.report import write_ledger
+
+    path = args.from_summary
+    try:
+        summary = json.loads(path.read_text())
+        runs = {name: sorted(summary["configs"][name]["runs"], key=lambda r: r["seed"])
+                for name in ("optimized", "baseline")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a compare summary of the optimized and baseline "
+                          f"presets ({type(exc).__name__}: {exc}) (--from_summary)") from None
+    seeds = [[r["seed"] for r in side] for side in runs.values()]
+    if seeds[0] != seeds[1]:
+        raise ConfigError(f"{path}: the presets ran on different seeds {seeds} (--from_summary)")
+    ledger = headline_ledger(runs["optimized"], runs["baseline"], summary["ground_truth"])
+    out = write_ledger(args.out, {
+        "data": summary.get("data", str(path)), "profile": summary["profile"],
+        "steps": summary["steps"], "precision": summary.get("precision", "fp32"),
+        "ground_truth": summary["ground_truth"], "seconds": 0.0, "from_summary": str(path),
+        "claims": ledger, "controls": None, "controls_hold": {}})
+    for row in out["claims"]["rows"]:
+        print(f"claim {row['comparison']}: {row['label']}: {row['ledger']}")
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("claims", help="the seed guide's claims one by one, with error rates: "
                        "supported, contradicted, within minimal effect, no detectable change")
@@ -120,5 +159,8 @@ def register(sub) -> None:
     flag(p, "--results", type=Path, metavar="DIR",
          help="keep every finished run in DIR; a rerun reads them back")
     flag(p, "--no_progress", action="store_true")
+    flag(p, "--from_summary", type=Path, metavar="FILE",
+         help="judge the headline claims (1-3) again from a `seqsetvae compare` summary.json of "
+              "the optimized and baseline presets, training nothing")
     p.set_defaults(func=cmd_claims)
 

@@ -185,7 +185,8 @@ def write_ledger(out: Path, ledger: dict) -> dict:
     """OUT/summary.json, OUT/report.md and OUT/forest.png of `seqsetvae claims`."""
     out.mkdir(parents=True, exist_ok=True)
     summary = {"schema": SCHEMA, "kind": "claims", **ledger}
-    plot_forest(summary["claims"]["rows"] + summary["controls"]["rows"], out / "forest.png")
+    controls = (summary["controls"] or {}).get("rows", [])
+    plot_forest(summary["claims"]["rows"] + controls, out / "forest.png")
     write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.md", render_ledger(summary))
     return summary
@@ -246,32 +247,40 @@ def ledger_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def render_ledger(summary: dict) -> str:
+def render_ledger(summary: dict, forest: str = "forest.png") -> str:
     claims, controls = summary["claims"], summary["controls"]
     design = claims.get("design") or {}
     counts = {w: sum(r["ledger"] == w for r in claims["rows"]) for w in LEDGER_COLOURS}
     broken = [k for k, ok in summary["controls_hold"].items() if not ok]
+    if controls is None:
+        planted_line = (f"Judged from `{summary.get('from_summary')}`, a comparison of the two "
+                        "presets: the headline claims only; no planted controls were run.")
+    elif broken:
+        planted_line = (f"Planted controls: **NOT as planted: {', '.join(broken)}** (the ledger "
+                        "cannot be trusted).")
+    else:
+        planted_line = "Planted controls: every one came out as it must."
     lines = [f"# The seed guide's claims on {summary['data']}", "",
              f"Profile `{summary['profile']}`, {summary['steps']} optimizer steps per run, "
              f"{summary['precision']}; seeds in blocks of {design.get('block')} up to "
-             f"{design.get('max_seeds')}, only while a comparison is undecided; Holm over all "
+             f"{design.get('max_seeds')} (added only while a comparison is undecided); Holm over "
+             "all "
              f"{claims.get('family', 0)} claim statistics, two-sided, family-wise alpha "
-             f"{design.get('alpha')}. Wall time {summary['seconds']:.0f} s.", "",
+             f"{design.get('alpha')}."
+             + (f" Wall time {summary['seconds']:.0f} s." if summary["seconds"] else ""), "",
              "Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items() if n) + ".",
-             "", "Planted controls: " + ("every one came out as it must." if not broken else
-                                         f"**NOT as planted: {', '.join(broken)}** "
-                                         "(the ledger cannot be trusted)."), "",
-             "![forest plot](forest.png)", "", "## Claims", ""]
+             "", planted_line, "", f"![forest plot]({forest})", "", "## Claims", ""]
     words = {}
     for r in claims["rows"]:
         words.setdefault(r["claim"], r["words"])
     lines += [f"* **{k}**: {w}" for k, w in words.items()] + [""]
-    lines += ledger_table(claims["rows"]) + ["", "## Controls", ""]
-    planted = {}
-    for r in controls["rows"]:
-        planted.setdefault(r["claim"], r["words"])
-    lines += [f"* **{k}**: {w}" for k, w in planted.items()] + [""]
-    lines += ledger_table(controls["rows"]) + [""]
+    lines += ledger_table(claims["rows"]) + [""]
+    if controls is not None:
+        planted = {}
+        for r in controls["rows"]:
+            planted.setdefault(r["claim"], r["words"])
+        lines += ["## Controls", ""] + [f"* **{k}**: {w}" for k, w in planted.items()] + [""]
+        lines += ledger_table(controls["rows"]) + [""]
     lines += ["Change: the side with the advice applied against the other (ratios for positive "
               "statistics, differences for fractions, the SD ratio for the between-seed spread); "
               "resolution: the smallest worse change the comparison could detect at 80% power. "
