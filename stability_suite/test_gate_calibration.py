@@ -239,7 +239,7 @@ def plot(cal: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from seqsetvae.stability.report import save_figure
+    from seqsetvae.stability.report.figures import save_figure
 
     fa, table = cal["false_alarms"], cal["detection"]["table"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), width_ratios=(1, 2))

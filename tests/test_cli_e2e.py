@@ -117,6 +117,12 @@ def test_compare_writes_report_plots_and_summary(datasets, tmp_path):
     comparison = summary["comparisons"][0]
     assert {"p_worse_adjusted", "p_better_adjusted", "ci_low", "ci_high", "effect", "verdict",
             "resolution", "claim"} <= set(comparison)
+    assert summary["schema"] == 2 and summary["kind"] == "configs"
+    # every statistic gets the engine's verdict per pair, in the gate's table
+    pair = summary["pairs"][0]
+    assert (pair["candidate"], pair["reference"]) == ("optimized", "baseline")
+    assert len(pair["statistics"]) == 12 and all("verdict" in s for s in pair["statistics"])
+    assert "| statistic | baseline | optimized | change |" in (out / "report.md").read_text()
     baseline = summary["configs"]["baseline"]
     assert len(baseline["runs"]) == 3
     # twelve steps on 30 patients teach nothing: the report must say so, not pass the run

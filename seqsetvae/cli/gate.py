@@ -132,7 +132,7 @@ def config_changes(ref: dict, tree: dict) -> list[dict]:
 def write(args, request: Request, workers: int, ref: tuple[str, str], tree: tuple[Path, list],
           runs: dict, outcome: dict, speed: dict) -> dict:
     # matplotlib loads only when a report is made
-    from ..stability.ab.report import side_properties, write_ab_report
+    from ..stability.report import side_properties, write_ab_report
 
     (commit, ref_label), (repo, dirty) = ref, tree
     used = outcome["seeds_used"]

@@ -6,5 +6,6 @@ timing_worker   one side's timed rounds, for the speed verdict
 sides           both sides' workers started, fed and read
 speed           the timed rounds' order and their speed verdict
 calibration     the gate's measured error rates (gate_calibration.json)
-report          the Markdown report and its figure
+
+Its report is rendered by ..report.gate.
 """

@@ -1,46 +1,25 @@
-"""The outputs of `seqsetvae gate REF`: summary.json (every per-seed value, test and
-verdict), report.md (written to be pasted as a pull-request comment: the verdict and a short
-table first, the details below) and PNG plots.
+"""`seqsetvae gate REF`: summary.json (every per-seed value, test and verdict), report.md
+(written to be pasted as a pull-request comment: the verdict and a short table first, the
+details below) and PNG plots.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ...fileio import atomic_write_text, write_json  # noqa: E402
-from ..engine import (  # noqa: E402
-    BETTER,
-    IDENTICAL,
-    SAME,
-    UNDECIDED,
-    UNMEASURED,
-    WITHIN,
-    WORSE,
-)
-from ..report import (  # noqa: E402
-    plot_grad_norms,
-    plot_losses,
-    property_verdicts,
-    save_figure,
-)
-from ..verdicts import RUN_PROPERTIES, run_findings  # noqa: E402
-from .calibration import calibration_lines  # noqa: E402
+from ...fileio import atomic_write_text, write_json
+from ..ab.calibration import calibration_lines
+from ..engine import BETTER, UNMEASURED, WORSE
+from ..verdicts import RUN_PROPERTIES, run_findings
+from .figures import plot_grad_norms, plot_losses, plot_paired
+from .tables import fmt, fmt_min_effect, format_seeds, property_verdicts, verdict_table
 
 IDENTICAL_LINE = "numerically identical to REF"
-
 
 def side_properties(runs: list, ground_truth: bool) -> dict[str, str]:
     return property_verdicts([{"seed": r.trace.seed, "findings": run_findings(r.trace,
                                                                               ground_truth)}
                               for r in runs])
-
 
 def verdict_lists(configs: dict) -> dict[str, list[str]]:
     """Statistics per verdict over every config, named "label" (or "config: label")."""
@@ -51,7 +30,6 @@ def verdict_lists(configs: dict) -> dict[str, list[str]]:
             if s["verdict"] in found and s["gates"]:
                 found[s["verdict"]].append(f"{name}: {s['label']}" if many else s["label"])
     return found
-
 
 def write_ab_report(out: Path, meta: dict, configs: dict, plots: dict) -> dict:
     """``meta``: what was compared and how; ``configs``: name -> compare_config() result plus
@@ -69,7 +47,6 @@ def write_ab_report(out: Path, meta: dict, configs: dict, plots: dict) -> dict:
     atomic_write_text(out / "report.md", render(summary))
     return summary
 
-
 def headline(summary: dict) -> str:
     ref, gate = f"`{summary['ref']['name']}`", summary["gate"]
     seeds = f"{gate['seeds_used']} seeds, {gate['stop']}"
@@ -83,7 +60,6 @@ def headline(summary: dict) -> str:
     better = f"; better on: {', '.join(summary['better'])}" if summary["better"] else ""
     return f"**No statistic is worse than {ref}**{better} ({seeds})."
 
-
 def speed_line(summary: dict) -> str:
     speed = summary["speed"]
     if speed["verdict"] == UNMEASURED:
@@ -95,7 +71,6 @@ def speed_line(summary: dict) -> str:
             f"{speed['rounds']} timed rounds per side; detectable from "
             f"×{speed['resolution']:.3f}. Speed is judged apart from stability.")
 
-
 def lost_properties(summary: dict) -> list[str]:
     """Stability properties (verdicts.RUN_PROPERTIES) that every REF seed passes and some
     working-tree seed fails: shown for the reader; the verdicts above stay the statistics'."""
@@ -104,7 +79,6 @@ def lost_properties(summary: dict) -> list[str]:
             for p in RUN_PROPERTIES
             if c["properties"]["ref"][p] == "holds" and c["properties"]["working_tree"][p]
             != "holds"]
-
 
 def render(summary: dict) -> str:
     ref = summary["ref"]
@@ -128,67 +102,6 @@ def render(summary: dict) -> str:
         lines += detail_section(name, c, ref["name"])
     return "\n".join(lines) + "\n"
 
-
-def verdict_table(statistics: list[dict], ref_name: str) -> list[str]:
-    lines = [f"| statistic | {ref_name} | working tree | change | detectable | decided | "
-             "verdict |", "|---|---|---|---|---|---|---|"]
-    for s in statistics:
-        verdict = f"**{s['verdict']}**" if s["verdict"] == WORSE and s["gates"] else s["verdict"]
-        if not s["gates"]:
-            verdict += " (reported, not gated)"
-        decided = f"{s['decided_at']} seeds" if s.get("decided_at") else "-"
-        lines.append(f"| {s['label']} | {fmt(s, s['reference_summary'])} | "
-                     f"{fmt(s, s['candidate_summary'])} | {fmt_change(s)} | {fmt_resolution(s)} | "
-                     f"{decided} | {verdict} |")
-    return lines
-
-
-def fmt_resolution(s: dict) -> str:
-    if "resolution" not in s:
-        return "-"
-    r = s["resolution"]
-    if s["scale"] != "difference":
-        return f"×{r:.3g}"
-    return f"{points(r)} pp" if s["percent"] else f"{r:+.3g}"
-
-
-def fmt(s: dict, value: float) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{value:.1%}" if s["percent"] else f"{value:.4g}"
-
-
-def fmt_change(s: dict) -> str:
-    if s["identical"]:
-        return "0 (identical)"
-    if "effect" not in s:
-        return "n/a"
-    e, lo, hi = s["effect"], s["ci_low"], s["ci_high"]
-    if s["scale"] != "difference":
-        return f"×{e:.3g} [{lo:.3g}, {hi:.3g}]"
-    if s["percent"]:
-        return f"{points(e)} pp [{points(lo)}, {points(hi)}]"
-    return f"{e:+.3g} [{lo:+.3g}, {hi:+.3g}]"
-
-
-def points(fraction: float) -> str:
-    """Percentage points with a sign; a change that rounds to zero prints as +0.0, not -0.0."""
-    return f"{round(100 * fraction, 1) + 0.0:+.1f}"
-
-
-def fmt_min_effect(s: dict) -> str:
-    m = s["min_effect"]
-    if s["scale"] != "difference":
-        return f"×{m:g}"
-    return f"{100 * m:+g} pp" if s["percent"] else f"{m:+g}"
-
-
-def format_seeds(summary: dict) -> str:
-    seeds = summary["seeds"]
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) \
-        else ", ".join(map(str, seeds))
-
-
 def setup_section(summary: dict) -> list[str]:
     tree = summary["working_tree"]
     state = f"HEAD {tree['head'][:10]}"
@@ -208,7 +121,6 @@ def setup_section(summary: dict) -> list[str]:
             "* REF ran from a temporary `git worktree` of its own; each side imported its own "
             "`seqsetvae`", ""]
 
-
 def method_section(summary: dict) -> list[str]:
     gate = summary["gate"]
     design = gate["design"]
@@ -227,7 +139,6 @@ def method_section(summary: dict) -> list[str]:
     lines += [f"| {s['label']} | {s['worse_when']} | {fmt_min_effect(s)} | "
               f"{'yes' if s['gates'] else 'no (reported)'} |" for s in first]
     return lines + [""]
-
 
 def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
     lines = [f"### Details: `{name}`", ""]
@@ -257,29 +168,4 @@ def detail_section(name: str, c: dict, ref_name: str) -> list[str]:
               f"![loss curves](loss_curves_{name}.png)", "",
               f"![gradient norms](grad_norms_{name}.png)", ""]
     return lines
-
-
-VERDICT_COLOURS = {WORSE: "tab:red", BETTER: "tab:green", IDENTICAL: "0.4", SAME: "black",
-                   WITHIN: "0.3", UNDECIDED: "0.5", UNMEASURED: "0.6"}
-
-
-def plot_paired(statistics: list[dict], ref_label: str, path: Path) -> None:
-    """One panel per statistic: each seed's value on REF joined to its value on the working
-    tree, so a change that every seed agrees on is visible at a glance."""
-    cols = 4
-    rows = math.ceil(len(statistics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, s in zip(axes.ravel(), statistics):
-        values = np.array([s["reference_values"], s["candidate_values"]], float)
-        ax.plot([0, 1], values, color="0.5", lw=0.8, marker="o", ms=3)
-        ax.set_xticks([0, 1], [ref_label, "working tree"], fontsize=7)
-        ax.set_xlim(-0.3, 1.3)
-        ax.set_title(f"{s['label']}\n{s['verdict']}", fontsize=8,
-                     color=VERDICT_COLOURS[s["verdict"]])
-        ax.tick_params(axis="y", labelsize=7)
-        ax.ticklabel_format(axis="y", useOffset=False)
-    for ax in axes.ravel()[len(statistics):]:
-        ax.axis("off")
-    fig.suptitle("Per-seed statistics, REF -> working tree (one line per seed)")
-    save_figure(fig, path)
 
