@@ -22,6 +22,7 @@ from seqsetvae.data.builtin import write_pbcseq, write_synthetic
 from seqsetvae.errors import HarnessError
 from seqsetvae.fileio import write_json
 from seqsetvae.stability.cluster import SCHEDULER_ENV, default_scheduler
+from seqsetvae.stability.failures import PoolLost
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.runs import PROFILES
 
@@ -183,7 +184,12 @@ def runs(settings, load_dataset, pool, plan):
         if name in MAIN_CONFIGS and fault is None:
             for partner in MAIN_CONFIGS:
                 submit(dataset, partner, seeds, None)
-        return [f.result() for f in futures] if wait else None
+        if not wait:
+            return None
+        try:
+            return [f.result() for f in futures]
+        except PoolLost as exc:  # the scheduler or a local worker is gone: one line, not one
+            pytest.exit(str(exc), returncode=1)  # traceback per test
 
     for dataset, name, seeds in plan:  # queue the session's runs so no worker waits for a test
         get(dataset, name, seeds, wait=False)

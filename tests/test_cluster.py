@@ -39,11 +39,13 @@ FAULT = "values_zeroed"  # changes every number of the run, so a fault left unpl
 
 
 class Cluster:
-    """Dask's command-line processes in ``where``; stopped (their process groups) on close."""
+    """Dask's command-line processes in ``where``; stopped (their process groups) on close.
+    ``env``: more environment for all of them (Dask's config, a test plan)."""
 
-    def __init__(self, where: Path, pythonpath: Path = REPO):
+    def __init__(self, where: Path, pythonpath: Path = REPO, env: dict | None = None):
         self.where, self.procs = where, []
-        self.env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1"}
+        self.env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1",
+                    **(env or {})}
         self.start("scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
                    "scheduler.json")
         self.address = self._wait_for_address(where / "scheduler.json")
@@ -56,9 +58,11 @@ class Cluster:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         log.close()
 
-    def worker(self, threads: int = 1, pythonpath: Path | None = None) -> None:
+    def worker(self, threads: int = 1, pythonpath: Path | None = None) -> subprocess.Popen:
+        """A worker with its nanny (the process returned), which restarts it when it dies."""
         self.start("worker", self.address, "--nthreads", str(threads), "--local-directory",
                    f"worker-{len(self.procs)}", pythonpath=pythonpath)
+        return self.procs[-1]
 
     def _wait_for_address(self, file: Path, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout

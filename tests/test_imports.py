@@ -169,7 +169,8 @@ def test_run_machinery_never_imports_the_ab_code_and_reports_never_train():
 
 @pytest.mark.parametrize(("file", "code"), [
     ("stability/runjob.py", "\n\ndef _planted():\n    from .ab import sides  # noqa\n"),
-    ("stability/report/configs.py", "\n\ndef _planted():\n    from ..pool import RunPool  # noqa\n"),
+    ("stability/report/configs.py",
+     "\n\ndef _planted():\n    from ..pool import RunPool  # noqa\n"),
 ])
 def test_a_planted_layer_violation_is_found(tmp_path, file, code):
     copy = tmp_path / "seqsetvae"

@@ -5,21 +5,42 @@ processes (the embedded default), or a Dask cluster named by its scheduler's add
 Each run comes back as JSON text and its trace is rebuilt from it (runjob.py), whichever backend
 trained it; with a results folder every finished run is kept there and a later pool reads it
 back instead of training it again (runstore.py).
+
+A run that cannot finish (its worker dies each time it runs it) fails alone: the caller sees its
+error, one line naming the run, and leaving the pool on that error first lets the other runs
+finish and be kept. A pool that is gone (a lost scheduler, a local worker process that died)
+fails every run that has not finished; the finished ones are in the results folder.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ..config import Config
 from ..data.packed import PackedData
+from .failures import LocalWorkerCrashed, LostRun, PoolLost
 from .progress import RunProgress
 from .runjob import RunJob, parse_record, record_job, trace_of
 from .runs import Profile, RunTrace
 from .runstore import RunStore, run_key
+
+
+def describe(job: RunJob, label: str) -> str:
+    """The run as a person names it: its key, config, seed and the fault planted around it."""
+    setup = job.setup
+    if setup is None:
+        fault = "no fault"
+    else:
+        func = getattr(setup, "func", setup)
+        args = [repr(a) for a in getattr(setup, "args", ())]
+        args += [f"{k}={v!r}" for k, v in getattr(setup, "keywords", {}).items()]
+        fault = f"fault {func.__name__}({', '.join(args)})"
+    return f"run {label} (config {job.config_name}, seed {job.seed}, {fault})"
 
 
 class LocalBackend:
@@ -34,7 +55,7 @@ class LocalBackend:
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
 
-    def submit(self, job: RunJob) -> Future:
+    def submit(self, job: RunJob, name: str) -> Future:
         if self._pool is not None:
             return self._pool.submit(record_job, *job.args())
         done: Future = Future()
@@ -68,6 +89,8 @@ class RunPool:
             self._where = LocalBackend.where
         self.progress = RunProgress(progress, progress_file)
         self._runs: dict[tuple, Future] = {}
+        self._kept = 0  # runs in the results folder, read back or written
+        self._kept_lock = threading.Lock()  # runs finish in callback threads
 
     def submit(self, key: tuple, cfg: Config, name: str, train: PackedData, valid: PackedData,
                profile: Profile, seed: int, setup=None) -> Future:
@@ -83,36 +106,61 @@ class RunPool:
         out: Future = Future()
         record = self._store.read(stored_key) if self._store is not None else None
         if record is not None:
+            with self._kept_lock:
+                self._kept += 1
             out.set_result(trace_of(record, job.profile))
             self.progress.finished(label, record["seconds"], read=True)
             return out
+        name = describe(job, label)
 
         def finished(raw: Future) -> None:
             try:
                 record = parse_record(raw.result(), self._where)
                 if self._store is not None:
                     self._store.write(stored_key, record)
+                    with self._kept_lock:
+                        self._kept += 1
                 out.set_result(trace_of(record, job.profile))
             except BaseException as exc:  # the caller sees it at result(); the bar counts it
                 self.progress.finished(label, None)
-                out.set_exception(exc)
+                out.set_exception(self._explained(exc, name))
             else:
                 self.progress.finished(label, record["seconds"])
 
-        self._backend.submit(job).add_done_callback(finished)
+        self._backend.submit(job, name).add_done_callback(finished)
         return out
+
+    def _explained(self, exc: BaseException, name: str) -> BaseException:
+        """A lost pool's error, with what is kept and what a rerun does."""
+        if isinstance(exc, BrokenProcessPool):
+            exc = LocalWorkerCrashed(f"{name}: a local worker process died (out of memory or a "
+                                     "crash in native code?)")
+        if not isinstance(exc, PoolLost):
+            return exc
+        if self._store is None:
+            kept = "no results folder was given, so no finished run is kept"
+        else:
+            kept = (f"{self._kept} finished run(s) are kept in {self._store.folder}; the same "
+                    f"command again trains only the {len(self._runs) - self._kept} missing")
+        return type(exc)(f"{exc}; {kept}")
 
     def result(self, key: tuple) -> RunTrace:
         return self._runs[key].result()
 
-    def close(self) -> None:
+    def close(self, drain: bool = False) -> None:
+        """``drain``: let the runs still going finish (and be kept) first; otherwise those not
+        finished are cancelled (Ctrl-C, an error of the caller's)."""
         try:
-            self._backend.close()
+            if drain:
+                wait(list(self._runs.values()))
         finally:
-            self.progress.close()
+            try:
+                self._backend.close()
+            finally:
+                self.progress.close()
 
     def __enter__(self) -> RunPool:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close(drain=isinstance(exc, LostRun))

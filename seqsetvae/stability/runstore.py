@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ConfigError
 from ..data.packed import PackedData
+from ..errors import InputError
 from ..fileio import write_json
 from .runjob import RunJob, code_identity, digest
 
 STORE_FORMAT = 1  # bump when a stored file changes meaning
 
 
-class StoreError(ConfigError):
+class StoreError(InputError):
     """A results file that is not a finished run; the message names it."""
 
 
