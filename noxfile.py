@@ -50,8 +50,10 @@ def _cuda_available() -> bool:
 
 @nox.session
 def tests(session):
+    """The unit tests, one worker process per core; each test file stays in one worker (its
+    module fixtures are built once)."""
     _this_checkout(session)
-    session.run("pytest", "tests", "-q", *session.posargs)
+    session.run("pytest", "tests", "-q", "-n", "auto", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session

@@ -6,7 +6,7 @@ measurement and the fastest control, so a flake and a missed regression need the
     python benchmarks/gate_spread.py --repeats 3 --out .benchmarks/gate_spread.json
 
 Each measurement runs in a fresh process (the kernel set is chosen when torch loads). Several
-minutes on 2 cores; the figures of a run are in the README (Benchmarks).
+minutes on 2 cores; how to run and read it: docs/howto/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CI gate: short benchmark checks. The measured figures are in the README (Benchmarks).
+"""CI gate: short benchmark checks. How to run and read them: docs/howto/benchmarks.md.
 
 Gates:
 * step speedup (a same-run ratio): the batched training step (forward, backward, the trainer's
@@ -35,7 +35,7 @@ from tests.factories import random_packed
 
 pytestmark = pytest.mark.gate
 
-# regression floors from gate_spread.py's rule (see above; the figures: README, Benchmarks);
+# regression floors from gate_spread.py's rule (see above; docs/howto/benchmarks.md);
 # the step's is overridable only to diagnose a runner without editing code
 MIN_STEP_SPEEDUP = float(os.environ.get("SEQSETVAE_GATE_MIN_SPEEDUP", "2.8"))
 MIN_COLLATE_SPEEDUP = 4.8

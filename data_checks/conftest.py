@@ -1,4 +1,4 @@
-"""Options and fixtures of the data-check suite (README: Data checks).
+"""Options and fixtures of the data-check suite (docs/howto/check-a-dataset.md).
 
     pytest data_checks/ --data-dir DIR [--params-map F] [--labels F] [--embeddings F]
     pytest data_checks/ --events F --labels F --params-map F

@@ -15,7 +15,7 @@ from unittest import mock
 
 import torch
 
-from seqsetvae.model import losses
+from seqsetvae.model import layers, losses
 from seqsetvae.model.seqsetvae import SeqSetVAE
 from seqsetvae.train import trainer
 
@@ -40,6 +40,7 @@ _original_collate = trainer.collate
 _original_sample = SeqSetVAE.sample
 _original_decode = SeqSetVAE.decode
 _original_encode_sets = SeqSetVAE.encode_sets
+_original_keep_mask = layers.keep_mask
 
 
 def _collate_then(edit):
@@ -83,6 +84,11 @@ def _no_clip(parameters, max_norm, *args, **kwargs):
     return torch.nn.utils.get_total_norm(grads)
 
 
+def _keep_unscaled(shape, p, device):
+    keep, _ = _original_keep_mask(shape, p, device)
+    return keep, 1.0
+
+
 def _shuffled_labels(batch):
     perm = torch.randperm(len(batch.labels), generator=torch.Generator().manual_seed(0))
     return {"labels": batch.labels[perm]}
@@ -112,6 +118,9 @@ FAULTS = [
           "mean", _method("sample", _sample_always)),
     Fault("reparam_detached", "sampling", "mu and logvar detached before sampling: the encoder "
           "learns from the KL alone", _method("sample", _sample_detached)),
+    Fault("dropout_not_rescaled", "sampling", "dropout zeroes elements but does not scale the "
+          "kept ones by 1 / (1 - p): train-mode outputs shrink by 1 - p",
+          _function("seqsetvae.model.layers.keep_mask", _keep_unscaled)),
     # gradient flow between encoder, decoder and head
     Fault("decoder_ignores_z", "gradient flow", "the decoder reads zeros instead of z",
           _method("decode", _decode_without_z)),

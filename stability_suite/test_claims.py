@@ -1,7 +1,7 @@
 """The guide's claims, recorded: a change that flips a claim's verdict fails with the numbers.
 
 CI checks the headline claims (1-3, optimized vs baseline: claims.headline_ledger) on the suite's
-own runs, one family over the profile's seeds. The whole ledger runs in `nox -s claims`
+own runs, one family over the profile's seeds, in fp32. The whole ledger runs in `nox -s claims`
 (`seqsetvae claims` on both built-in datasets, then this module with ``--claims-ledger DIR``),
 which also holds the planted controls to their planted verdicts. ``--update-claims`` records
 the verdicts measured now and prints what changed, as ``--update-golden`` does for golden values.
@@ -26,6 +26,12 @@ from seqsetvae.stability.claims import (
 from seqsetvae.stability.statistics import measurements
 
 RECORD = Path(__file__).with_name("recorded_claims.json")
+# Verdicts at the edge of their thresholds (a within-minimal-effect call at 6 seeds) moved with
+# the CPU's bf16 rounding (AVX2 against AVX512-BF16 kernels, same seeds and code) while every
+# fp32 verdict stayed put: a recorded verdict must change only when the code does.
+RECORDED_PRECISION_ONLY = ("claim verdicts are recorded in fp32; in mixed precision they move "
+                           "with the CPU's rounding kernels (the suite's other properties still "
+                           "hold in bf16)")
 
 
 def record_key(settings, dataset: str) -> str:
@@ -55,6 +61,8 @@ def held_to_record(pytestconfig, section: str, key: str, rows: list[dict], recor
 
 def test_headline_claims_keep_their_recorded_verdicts(dataset, runs, settings, pytestconfig,
                                                       record_figure):
+    if settings["precision"] != "fp32":
+        pytest.skip(RECORDED_PRECISION_ONLY)
     profile = settings["profile"]
     optimized, baseline = ([measurements(t, profile) for t in runs(dataset, name)]
                            for name in MAIN_CONFIGS)

@@ -1,11 +1,13 @@
-"""Every subcommand, run as ``python -m seqsetvae`` in a real subprocess, on bad input: missing,
-unreadable and wrong-kind paths, files that are not what the flag expects, invalid ``--set``
-values, unknown presets and unwritable outputs.
+"""Every subcommand on bad input: missing, unreadable and wrong-kind paths, files that are not
+what the flag expects, invalid ``--set`` values, unknown presets and unwritable outputs.
 
 Each must exit with the documented status (seqsetvae/cli/main.py: 2 for unusable input, 1 for data
 errors and for a ``train`` run that cannot go on), print one line on stderr that names the culprit
 and no traceback, and leave nothing behind: no output, no temporary file, inputs untouched.
-The processes are independent, so they run two at a time.
+The first case of each subcommand runs as ``python -m seqsetvae`` in a real subprocess (the entry
+point turns the status into the exit code and the interpreter adds nothing to stderr), two at a
+time; the others call the same ``main`` in this process, where an exception that escaped it would
+fail the test as a traceback would.
 """
 
 from __future__ import annotations
@@ -180,6 +182,17 @@ CASES = {
 }
 
 
+# the first case of each subcommand (config show, config diff, data synthetic, ...)
+SUBPROCESS_CASES = frozenset({next(n for n, c in CASES.items() if c.argv[:2] == first)
+                              for first in dict.fromkeys(c.argv[:2] for c in CASES.values())})
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stderr: str
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """The inputs the cases point at: a real dataset and checkpoint, and broken files."""
@@ -215,28 +228,46 @@ def snapshot(root: Path) -> dict[str, tuple]:
             for p in sorted(root.rglob("*")) if "cases" not in p.relative_to(root).parts}
 
 
-def run_case(name: str, c: Case, files: dict[str, Path]) -> tuple[Case, dict, object]:
+def run_in_subprocess(argv: list[str]) -> Outcome:
+    proc = subprocess.run([sys.executable, "-m", "seqsetvae", *argv], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return Outcome(proc.returncode, proc.stderr)
+
+
+def run_in_process(argv: list[str]) -> Outcome:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's refusals exit from inside main
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Outcome(code, err.getvalue())
+
+
+def run_case(name: str, c: Case, files: dict[str, Path], runner) -> tuple[Case, dict, object]:
     work = files["root"] / "cases" / name.replace(" ", "_").replace(":", "").replace("/", "_")
     work.mkdir(parents=True)
     values = {k: str(v) for k, v in files.items()} | {"out": str(work / "out")}
     argv = [a.format(**values) for a in c.argv]
-    proc = subprocess.run([sys.executable, "-m", "seqsetvae", *argv], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return Case(tuple(argv), c.code, c.names.format(**values), c.data_errors), values, \
-        (proc, work)
+        (runner(argv), work)
 
 
 @pytest.fixture(scope="module")
 def results(files, request):
-    """Every selected case run once, two processes at a time, and the inputs before and after."""
+    """Every selected case run once (the subprocess cases two at a time, beside the in-process
+    ones), and the inputs before and after."""
     before = snapshot(files["root"])
     selected = {item.callspec.params["name"] for item in request.session.items
                 if "name" in getattr(getattr(item, "callspec", None), "params", {})}
     runnable = {n: c for n, c in CASES.items()
                 if n in selected and not (c.needs_unreadable and IS_ROOT)}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {n: pool.submit(run_case, n, c, files) for n, c in runnable.items()}
-        done = {n: fut.result() for n, fut in futures.items()}
+        futures = {n: pool.submit(run_case, n, c, files, run_in_subprocess)
+                   for n, c in runnable.items() if n in SUBPROCESS_CASES}
+        done = {n: run_case(n, c, files, run_in_process)
+                for n, c in runnable.items() if n not in SUBPROCESS_CASES}
+        done |= {n: fut.result() for n, fut in futures.items()}
     return done, before, snapshot(files["root"])
 
 
@@ -266,10 +297,8 @@ def test_no_case_touched_its_inputs_or_left_files_beside_them(results):
 @pytest.mark.parametrize("flag, value", [("--threads", "0"), ("--seeds", "1"), ("--steps", "-3"),
                                          ("--workers", "0")])
 def test_compare_refuses_unusable_counts_before_training(files, tmp_path, flag, value):
-    proc = subprocess.run([sys.executable, "-m", "seqsetvae", "compare", "--data-dir",
-                           str(files["data"]), "--out", str(tmp_path / "cmp"), flag, value,
-                           "--no-progress"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = run_in_process(["compare", "--data-dir", str(files["data"]), "--out",
+                           str(tmp_path / "cmp"), flag, value, "--no-progress"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert flag.lstrip("-") in proc.stderr, proc.stderr  # the message names the flag
     assert not (tmp_path / "cmp").exists()

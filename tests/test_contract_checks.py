@@ -49,7 +49,8 @@ def test_a_correct_model_meets_the_contract(model, data):
     ("kl_sign_flipped", "loss"), ("recon_counts_padding", "loss"),
     ("noise_ignores_sigma", "sampling"), ("variance_used_as_sigma", "sampling"),
     ("sampling_in_eval", "sampling"), ("event_padding_attended", "padding"),
-    ("causal_mask_dropped", "causality"),
+    ("causal_mask_dropped", "causality"), ("dropout_not_rescaled", "dropout"),
+    ("classifier_loss_detached", "gradients"),
 ])
 def test_each_contract_check_catches_its_faults(fault, check, model, data):
     with faults.inject(fault):

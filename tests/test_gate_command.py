@@ -134,7 +134,7 @@ def test_a_comment_only_change_is_numerically_identical_even_uncommitted(clone, 
 
 @pytest.mark.slow
 def test_raising_the_kl_weight_is_worse(clone, synthetic, tmp_path):
-    edit(clone, "seqsetvae/config.py", '"baseline": {},', '"baseline": {"beta": 2.0},')
+    edit(clone, "seqsetvae/config.py", '"baseline": {},', '"baseline": {"beta": 5.0},')
     commit_all(clone, "raise the KL weight of the baseline preset")
     summary = ab(clone, synthetic, tmp_path / "kl", worse=True)
     stats = statistics(summary)
@@ -145,7 +145,7 @@ def test_raising_the_kl_weight_is_worse(clone, synthetic, tmp_path):
     assert summary["gate"]["seeds_used"] == 5 and summary["seeds"] == list(range(5))
     assert any(s["verdict"].startswith("undecided") for s in stats.values())
     assert not summary["numerically_identical"]
-    assert {"field": "beta", "ref": 0.1, "tree": 2.0} \
+    assert {"field": "beta", "ref": 0.1, "tree": 5.0} \
         in summary["configs"]["baseline"]["config_changes"]
     report = (tmp_path / "kl" / "report.md").read_text()
     # a pull-request comment: the verdict and the short table come before the details

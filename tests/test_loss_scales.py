@@ -1,7 +1,8 @@
 """At initialisation, reconstruction, beta-weighted KL and classification are on comparable scales.
 
 The original's reconstruction was ~1e4 times the classification loss, which alone made the total
-loss "stay high". README.md quotes the values this test measures (full preset sizes).
+loss "stay high". docs/explanation/model.md describes the scales this test asserts (full
+preset sizes).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The suites run together: one pytest call collects stability_suite, data_checks and benchmarks,
-and one ``--data-dir`` reaches both suites that read data (README, Usage)."""
+and one ``--data-dir`` reaches both suites that read data (README, The jobs)."""
 
 from __future__ import annotations
 

@@ -385,7 +385,7 @@ def test_cli_exit_codes(clean, root, tmp_path, capsys):
 
 
 def test_every_check_is_documented_in_the_check_data_help(capsys):
-    assert list(CHECK_DOCS) == list(CHECKS)  # the README's table of checks is this list
+    assert list(CHECK_DOCS) == list(CHECKS)  # docs/reference/data-checks.md's table is this list
     with pytest.raises(SystemExit) as exc:
         main(["check-data", "--help"])
     assert exc.value.code == 0

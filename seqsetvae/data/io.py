@@ -1,4 +1,4 @@
-"""Readers for the data contract (README: Data).
+"""Readers for the data contract (docs/reference/data-checks.md: the data contract).
 
 Layout A: ``DATA_DIR/{train,valid,test}/<patient_id>.parquet`` with columns variable, value,
 minute and optional set_index; ``stats.csv`` (variable, mean, std); ``oc.csv`` (id, label).

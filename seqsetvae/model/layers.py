@@ -6,9 +6,14 @@ their attention scores are one product per head over the keys of every set.
 
 Per-event work (norms, projections, feed-forward) runs on the real events only (``Packing``);
 attention runs on the padded [sets, slots] grid, where the key mask hides the padding. Padding
-rows never reach a real output, so this changes the rounding of a few sums and nothing else:
-dropout draws its noise at the padded shape, as the padded model did, so the random stream and
-every real row's mask stay the same.
+rows never reach a real output, so this changes the rounding of a few sums and nothing else;
+dropout draws its noise for the real rows only.
+
+Dropout (``dropout``, ``Dropout``) takes four 16-bit lanes from each 64-bit random word instead
+of one random number per element: an element is dropped when its lane falls below a threshold,
+so the drop probability is p rounded to a multiple of 2^-16, and the kept elements are scaled by
+the inverse of the keep probability actually used, which keeps the mask's mean exactly 1
+(``seqsetvae.stability.checks.dropout_problems`` asserts the resulting unbiasedness).
 """
 
 from __future__ import annotations
@@ -38,13 +43,42 @@ class Packing:
         padded = rows.new_zeros(self.sets * self.slots, rows.shape[-1])
         return padded.index_copy(0, self.index, rows).view(self.sets, self.slots, -1)
 
-    def dropout(self, rows: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-        """F.dropout of the padded tensor, read at the real rows: the noise is drawn at the
-        padded shape and order (as F.dropout draws it), so the random stream is unchanged."""
-        if not training or p == 0:
-            return rows
-        noise = rows.new_empty(self.sets, self.slots, rows.shape[-1]).bernoulli_(1 - p)
-        return rows * self.pack(noise.div_(1 - p))
+
+LANES = 1 << 16  # a dropout lane is a 16-bit integer: 65536 equally likely values
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device) -> tuple[torch.Tensor, float]:
+    """(keep, scale): a bool mask keeping each element with probability 1 - p' and the inverse
+    of that probability, where p' is p rounded to a multiple of 2^-16 (below 1)."""
+    dropped = min(round(p * LANES), LANES - 1)
+    numel = math.prod(shape)
+    words = torch.empty(-(-numel // 4), dtype=torch.int64, device=device).random_(-2**63, None)
+    lanes = words.view(torch.int16)[:numel].view(shape)  # uniform over [-2^15, 2^15)
+    return lanes >= dropped - LANES // 2, LANES / (LANES - dropped)
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout: x * keep / (1 - p'), with E[output] = x exactly (see ``keep_mask``)."""
+    if not training or p == 0:
+        return x
+    keep, scale = keep_mask(x.shape, p, x.device)
+    if x.dtype in (torch.float32, torch.float64):  # the scale exact in the mask: one product
+        return x * keep.to(x.dtype).mul_(scale)
+    return (x * keep).mul_(scale)  # scaled in fp32 arithmetic, not by a rounded 16-bit factor
+
+
+class Dropout(nn.Module):
+    """nn.Dropout's role with ``dropout``'s mask."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 # CPU softmax kernels run whole SIMD vectors fast and a remainder slowly, and a set has a few
@@ -57,10 +91,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """softmax(q k^T / sqrt(dh)) v with padding keys masked and dropout on the weights.
 
     The steps of F.scaled_dot_product_attention's reference path, in fp32 as that path computes
-    bf16 and fp16 inputs, and with its random draws (dropout on the contiguous [M, H, Q, K]
-    weights); its CPU kernels cost far more per call than the arithmetic at a few events per
-    set. q [1 or M, H, Q, dh] (1: queries shared by every set), k, v [M, H, K, dh], key_mask
-    [M, K] (True = real); returns [M, H, Q, dh] in q's dtype."""
+    bf16 and fp16 inputs, with ``dropout`` on the weights; its CPU kernels cost far more per
+    call than the arithmetic at a few events per set. q [1 or M, H, Q, dh] (1: queries shared
+    by every set), k, v [M, H, K, dh], key_mask [M, K] (True = real); returns [M, H, Q, dh] in
+    q's dtype."""
     dtype = q.dtype
     with torch.autocast(q.device.type, enabled=False):
         q, k, v = q.float() * q.shape[-1] ** -0.5, k.float(), v.float()
@@ -73,8 +107,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         keys = scores.shape[-1]  # padded with -inf (weight 0) to whole vectors, then cut back
         width = -(-keys // SOFTMAX_WIDTH) * SOFTMAX_WIDTH
         weights = F.pad(scores, (0, width - keys), value=-math.inf).softmax(dim=-1)[..., :keys]
-        if dropout_p > 0:
-            weights = F.dropout(weights.contiguous(), dropout_p)
+        weights = dropout(weights, dropout_p, dropout_p > 0)
         return (weights @ v).to(dtype)
 
 
@@ -92,7 +125,7 @@ class MAB(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None,
                 x_at: Packing | None = None, y_at: Packing | None = None) -> torch.Tensor:
@@ -112,8 +145,8 @@ class MAB(nn.Module):
         if x_at is None:
             x = x + self.drop(self.out(attn))
             return x + self.drop(self.ff(self.norm_ff(x)))
-        x = x + x_at.dropout(self.out(x_at.pack(attn)), self.dropout, self.training)
-        return x + x_at.dropout(self.ff(self.norm_ff(x)), self.dropout, self.training)
+        x = x + self.drop(self.out(x_at.pack(attn)))
+        return x + self.drop(self.ff(self.norm_ff(x)))
 
 
 class ISAB(nn.Module):

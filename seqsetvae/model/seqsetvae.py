@@ -14,7 +14,7 @@ from torch import nn
 
 from ..config import LossConfig, ModelConfig
 from ..data.collate import Batch
-from .layers import ISAB, PMA, Packing, TimeEncoding
+from .layers import ISAB, PMA, Dropout, Packing, TimeEncoding
 from .losses import focal_loss, free_bits_kl, gaussian_kl_per_dim, reconstruction_loss
 
 # the scalar loss terms of ModelOutput, in the order the trainer logs them
@@ -68,6 +68,8 @@ class SeqSetVAE(nn.Module):
         self.time = TimeEncoding(d, cfg.time_scale_minutes)
         layer = nn.TransformerEncoderLayer(d, cfg.transformer_heads, cfg.ff_dim, cfg.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
+        # the layer's residual and feed-forward dropouts draw layers.dropout's cheaper mask
+        layer.dropout, layer.dropout1, layer.dropout2 = (Dropout(cfg.dropout) for _ in range(3))
         self.transformer = nn.TransformerEncoder(layer, cfg.transformer_layers,
                                                  enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(d)

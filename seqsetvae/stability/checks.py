@@ -7,19 +7,23 @@ Shapes, dtypes and finiteness of the outputs are ``seqsetvae.model.contract.outp
 (shared with the unit tests and the data validator). Beyond them, the contract covers what a
 broken wiring would change without crashing: the loss is the documented sum of its terms (KL
 recomputed here from mu and logvar, free bits per dimension, the configured beta), sampling draws
-z = mu + sigma * eps with the sigma the KL uses (and z = mu in eval mode), and outputs do not
-depend on padding, on the order of events within a set, or on later sets (causality).
+z = mu + sigma * eps with the sigma the KL uses (and z = mu in eval mode), outputs do not
+depend on padding, on the order of events within a set, or on later sets (causality), and
+dropout is unbiased in every place it drops (golden values cannot guard it: its random stream is
+free to change).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model import layers
 from ..model.contract import output_problems
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-4)  # fp32 outputs that must be equal up to summation order
@@ -34,7 +38,9 @@ CHECKS = {
     "padding": "a patient's outputs do not depend on its batch mates' padding",
     "permutation": "a set's latent does not depend on the order of its events",
     "causality": "hidden states do not depend on later sets",
-    "gradients": "finite gradients, none left over after the optimizer step",
+    "dropout": "train-mode dropout is unbiased: its mean over masks is the eval-mode output",
+    "gradients": "finite gradients reaching every trained parameter, none left over after "
+                 "the optimizer step",
     "schedule": "learning rate in (0, lr] and beta in [0, beta], at beta after warm-up",
 }
 
@@ -198,6 +204,88 @@ def invariance_problems(model, batch) -> list[str]:
     return problems
 
 
+DROPOUT_DRAWS = 32  # masks per dropping place
+DROPOUT_MAX_Z = 6.0  # |bias| / its Monte Carlo standard error; 31 degrees of freedom
+
+
+def dropout_problems(model, batch, draws: int = DROPOUT_DRAWS) -> list[str]:
+    """Train-mode dropout keeps outputs unbiased, in fp32, at every place that drops: each dropout
+    module with p > 0, on the input it receives from ``batch`` in one train-mode forward pass,
+    and the set encoder's attention weights (``layers.attention`` on fixed queries, keys and
+    values, with the batch's key mask). For each place, the train-mode output y_k of mask k is
+    projected on the eval-mode output e: r_k = <y_k, e> / <e, e> has mean 1 when E[y] = e, and
+    the mean of ``draws`` masks must be 1 within DROPOUT_MAX_Z of its standard error (measured
+    from the r_k themselves)."""
+    was_training = model.training
+    inputs: dict[str, torch.Tensor] = {}
+    droppers = {name: m for name, m in model.named_modules()
+                if isinstance(m, (layers.Dropout, torch.nn.Dropout)) and m.p > 0}
+
+    def capture(name):
+        def hook(module, args):
+            inputs.setdefault(name, args[0].detach().float().clone())
+        return hook
+
+    handles = [m.register_forward_pre_hook(capture(name)) for name, m in droppers.items()]
+    problems = []
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model.train()
+            model(batch)
+            for handle in handles:
+                handle.remove()
+            places = {f"{name} ({type(m).__name__})": (m, inputs[name])
+                      for name, m in droppers.items() if name in inputs}
+            missing = sorted(droppers.keys() - inputs.keys())
+            if missing:  # a dropout module the forward pass never reached cannot be checked
+                problems.append(f"dropout: modules {missing} drop (p > 0) but received no input")
+            for place, (module, x) in places.items():
+                module.eval()
+                want = module(x)
+                module.train()
+                problems += _unbiased(place, functools.partial(module, x), want, draws)
+            p = float(model.cfg.dropout)
+            if p > 0:
+                q, k, v, key_mask = _attention_inputs(model, batch)
+                want = layers.attention(q, k, v, key_mask, 0.0)
+                problems += _unbiased("set attention weights (layers.attention)",
+                                      lambda: layers.attention(q, k, v, key_mask, p), want, draws)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return problems
+
+
+def _unbiased(place: str, draw, want: torch.Tensor, draws: int) -> list[str]:
+    want = want.float()
+    norm = float(want.square().sum())
+    if not norm > 0:
+        return []  # an all-zero input is unchanged by any mask
+    r = torch.tensor([float((draw().float() * want).sum()) / norm for _ in range(draws)],
+                     dtype=torch.float64)
+    mean, se = float(r.mean()), float(r.std()) / math.sqrt(draws)
+    if not (math.isfinite(mean) and abs(mean - 1.0) <= DROPOUT_MAX_Z * se + 1e-6):
+        return [f"dropout: {place}: the mean over {draws} masks is {mean:.4f} x the eval-mode "
+                f"output (standard error {se:.2g}), expected 1"]
+    return []
+
+
+def _attention_inputs(model, batch):
+    """Fixed queries (one shared set, like inducing points), keys and values at the set
+    encoder's shapes, and the key mask of the batch's sets."""
+    cfg = model.cfg
+    mask = batch.event_mask.reshape(-1, batch.event_mask.shape[-1]).clone()
+    mask[:, 0] |= ~mask.any(dim=1)
+    heads, dh = cfg.set_heads, cfg.model_dim // cfg.set_heads
+    g = torch.Generator(device="cpu").manual_seed(0)
+    q = torch.randn(1, heads, cfg.num_inducing, dh, generator=g).to(mask.device)
+    k, v = (torch.randn(mask.shape[0], heads, mask.shape[1], dh, generator=g).to(mask.device)
+            for _ in range(2))
+    return q, k, v, mask
+
+
 def _select(batch, patients, sets: int, events: int, event_order=None):
     idx = torch.as_tensor(list(patients), device=batch.var_idx.device)
     fields = {}
@@ -220,8 +308,17 @@ def stale_gradient_problems(model: torch.nn.Module) -> list[str]:
 
 
 def gradient_problems(model: torch.nn.Module) -> list[str]:
-    return [f"gradients: {name} is not finite" for name, p in model.named_parameters()
-            if p.grad is not None and not torch.isfinite(p.grad).all()]
+    """After a backward pass of the loss: every gradient finite, and every trainable parameter
+    reached by one (a parameter the loss does not depend on, like a head behind a detached
+    term, is never trained)."""
+    problems = [f"gradients: {name} is not finite" for name, p in model.named_parameters()
+                if p.grad is not None and not torch.isfinite(p.grad).all()]
+    unreached = [name for name, p in model.named_parameters()
+                 if p.requires_grad and p.grad is None]
+    if unreached:
+        problems.append(f"gradients: the loss does not reach {len(unreached)} trainable "
+                        f"parameters (e.g. {unreached[0]}): they are never trained")
+    return problems
 
 
 def contract_problems(model, batch, precision_context=contextlib.nullcontext) -> list[str]:
@@ -240,6 +337,7 @@ def contract_problems(model, batch, precision_context=contextlib.nullcontext) ->
             problems += _guarded("loss", objective_problems, out, batch, model.loss_cfg)
             problems += _guarded("sampling", sampling_problems, model, batch)
         problems += _guarded("invariance", invariance_problems, model, batch)
+    problems += _guarded("dropout", dropout_problems, model, batch)
     model.train()
     with torch.random.fork_rng(devices=[]), precision_context():
         torch.manual_seed(0)

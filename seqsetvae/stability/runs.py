@@ -2,7 +2,7 @@
 
 A profile fixes sizes and lengths; the three presets keep every knob of config.PRESETS.
 The quick profile is a time-compressed proxy: it shrinks widths (model_dim 256 -> 64, ff_dim in
-proportion, latent 256 -> 16, 8 inducing points) and multiplies every preset's learning rate by
+proportion, latent 256 -> 16, 4 inducing points) and multiplies every preset's learning rate by
 one common factor (their ratios are kept), so that runs short enough for a 2-core laptop still
 learn. The full profile uses the true sizes and learning rates.
 """
@@ -48,7 +48,7 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", steps=60, seeds=tuple(range(6)), warmup_steps=6,
                      probe_patients=16, lr_scale=50.0,
-                     shrink=dict(model_dim=64, latent_dim=16, num_inducing=8)),
+                     shrink=dict(model_dim=64, latent_dim=16, num_inducing=4)),
     "full": Profile("full", steps=300, seeds=tuple(range(10)), warmup_steps=50,
                     probe_patients=128),
 }

@@ -1,6 +1,7 @@
-"""Column contracts (README: Data) as pandera schemas, validated lazily so every broken column
-and row is reported at once. Types only: whether numbers are finite, labels binary or std
-positive are separate checks, so one bad cell is reported once, by the check that owns it."""
+"""Column contracts (docs/reference/data-checks.md) as pandera schemas, validated lazily so
+every broken column and row is reported at once. Types only: whether numbers are finite,
+labels binary or std positive are separate checks, so one bad cell is reported once, by the
+check that owns it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validate a dataset before training on it (README: Data checks, the table of every check).
+"""Validate a dataset before training on it (docs/reference/data-checks.md: every check).
 
 ``validate_dataset(source)`` reads Layout A or B tolerantly, runs every check of CHECKS and returns
 a ValidationReport. It never stops at the first problem and never raises on bad data: a file that
@@ -62,8 +62,8 @@ CHECKS = {
     "model_batch": check_model_batch,
 }
 
-# name -> (what it catches, severity): `check-data --help` prints this; the README's table of
-# checks is this list
+# name -> (what it catches, severity): `check-data --help` prints this, and
+# docs/reference/data-checks.md's table of checks is generated from it
 CHECK_DOCS = {
     "files_readable": ("a patient file, stats, labels or embeddings table that cannot be read; a "
                        "split without patients (Layout A: no directory or no .parquet files, "
