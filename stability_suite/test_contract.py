@@ -43,9 +43,10 @@ def test_control_invalid_labels_are_flagged(model_and_batch):
     model, batch = model_and_batch
     bad = dataclasses.replace(batch, labels=torch.tensor([0.0, 1.0, 2.0, 0.0, float("nan"), 1.0]))
     problems = contract_problems(model, bad)
-    assert any("outside {0, 1}" in p for p in problems), problems
+    assert any(p.check == "labels" and "outside {0, 1}" in p.message for p in problems), problems
     short = dataclasses.replace(batch, labels=batch.labels[:4])
-    assert any("one per patient" in p for p in label_problems(short.labels, 6))
+    assert any(p.check == "labels" and "one per patient" in p.message
+               for p in label_problems(short.labels, 6))
 
 
 def test_control_batches_with_other_patients_labels_are_flagged(load_dataset):
@@ -55,8 +56,8 @@ def test_control_batches_with_other_patients_labels_are_flagged(load_dataset):
     swapped = np.r_[np.flatnonzero(train.labels == 1)[:1], np.flatnonzero(train.labels == 0)[:1]]
     wrong = lambda i: dataclasses.replace(collate(train, i),  # noqa: E731
                                           labels=torch.as_tensor(train.labels[i[::-1]]))
-    assert any("differ from the labels file" in p for p in batch_problems(wrong, train,
-                                                                          [swapped]))
+    assert any(p.check == "labels" and "differ from the labels file" in p.message
+               for p in batch_problems(wrong, train, [swapped]))
 
 
 def test_control_wrong_shapes_and_non_finite_outputs_are_flagged(model_and_batch):
@@ -70,5 +71,6 @@ def test_control_wrong_shapes_and_non_finite_outputs_are_flagged(model_and_batch
 
     model.forward = broken
     problems = contract_problems(model, batch)
-    assert any(p.startswith("outputs: logits: shape") for p in problems), problems
-    assert any(p.startswith("outputs: mu:") and "non-finite" in p for p in problems), problems
+    outputs = [p.message for p in problems if p.check == "outputs"]
+    assert any(m.startswith("logits: shape") for m in outputs), problems
+    assert any(m.startswith("mu:") and "non-finite" in m for m in outputs), problems

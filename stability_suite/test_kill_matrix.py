@@ -13,8 +13,8 @@ import torch
 from faults import FAULTS
 from stability_support import has_ground_truth
 
-from seqsetvae.stability.checks import check_names
-from seqsetvae.stability.verdicts import RUN_PROPERTIES, run_findings
+from seqsetvae.stability.checks import Problem, check_names
+from seqsetvae.stability.verdicts import RUN_PROPERTIES, findings_text, run_findings
 
 KILL_DATASET, KILL_CONFIG, KILL_SEED = "synthetic", "baseline", 0  # baseline: its clip is active
 MIN_KILL_FRACTION = 0.9
@@ -31,8 +31,9 @@ def matrix(settings, runs):
                                  has_ground_truth(KILL_DATASET)) for f in FAULTS}
 
 
-def checks_hit(findings: list[str]) -> str:
-    """The contract checks that fired ('loss', 'sampling', ...)."""
+def checks_hit(findings: list[Problem]) -> str:
+    """The contract checks that fired ('loss', 'sampling', ...), read from each problem's
+    check."""
     return ", ".join(check_names(findings))
 
 
@@ -85,7 +86,8 @@ def as_json(matrix: dict, settings: dict) -> dict:
             "device": settings["device"], "precision": settings["precision"],
             "profile": settings["profile"].name, "dataset": KILL_DATASET,
             "config": KILL_CONFIG, "seed": KILL_SEED, "properties": list(RUN_PROPERTIES),
-            "faults": [{"name": f.name, "class": f.kind} for f in FAULTS], "matrix": matrix}
+            "faults": [{"name": f.name, "class": f.kind} for f in FAULTS],
+            "matrix": {name: findings_text(row) for name, row in matrix.items()}}
 
 
 def test_kill_fraction_and_matrix(matrix, pytestconfig, settings):

@@ -21,9 +21,12 @@ import pytest
 import seqsetvae
 from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
 from seqsetvae.stability import runstore
+from seqsetvae.stability.checks import Problem, check_names
+from seqsetvae.stability.collapse import PosteriorHealth
 from seqsetvae.stability.pool import RunPool
+from seqsetvae.stability.records import recorded_run, run_record
 from seqsetvae.stability.runjob import RunJob, source_digest
-from seqsetvae.stability.runs import PROFILES, profile_config
+from seqsetvae.stability.runs import PROFILES, build_trace, profile_config
 from seqsetvae.stability.runstore import RunStore, StoreError, run_key
 
 from .factories import random_packed
@@ -61,6 +64,25 @@ def test_a_restart_trains_only_the_missing_runs_and_reads_back_equal_runs(split,
     assert numbers(again[0]) == numbers(fresh[0])
     assert again[0].seconds == fresh[0].seconds  # read back, not trained again
     assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_a_record_carries_each_problem_and_its_check_through_json():
+    problems = [Problem("loss", "recon 1 differs from its definition 2"),
+                Problem("outputs", "mu: missing")]
+    steps = [{"step": s + 1, "grad_norm": 1.0, "applied_norm": 1.0} for s in range(4)]
+    health = PosteriorHealth(4, 8, 0.5, 0.1, 0.2, 0.3, 256, 0.1, 0.05)
+    trace = build_trace("optimized", 0, steps, [1.0, 0.9, 0.8, 0.7, 0.6], 0.8, 1.0,
+                        PROFILE.warmup_steps, health, problems, 2.0)
+    record = json.loads(json.dumps(run_record(trace, profile_config("optimized", PROFILE))))
+    assert record["contract_problems"][1] == {"check": "outputs", "message": "mu: missing"}
+    back = recorded_run(record, PROFILE)
+    assert back.trace.contract_problems == problems
+    assert check_names(back.trace.contract_problems) == ["outputs", "loss"]
+    assert numbers(back.trace) == numbers(trace)
+    # a gate's REF side may run code that sent each problem as its "check: message" text
+    legacy = recorded_run({**record, "contract_problems": [str(p) for p in problems]}, PROFILE)
+    assert legacy.trace.contract_problems == problems
+    assert legacy.fingerprint == back.fingerprint
 
 
 def test_every_input_of_a_run_is_in_its_key(split, monkeypatch):

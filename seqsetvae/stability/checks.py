@@ -1,7 +1,7 @@
 """The model's contract, checked on a trained model: each function returns a list of problems,
-empty when the contract holds. Every problem starts with the name of its check in ``CHECKS``
-("loss: ...", "causality: ..."), so a report or the kill matrix reads which checks fired with
-``check_names`` instead of parsing sentences.
+empty when the contract holds. Each problem is a ``Problem`` carrying the name of its check in
+``CHECKS`` (printed as "loss: ...", "causality: ..."), so a report or the kill matrix reads which
+checks fired from that field with ``check_names`` instead of parsing sentences.
 
 Shapes, dtypes and finiteness of the outputs are ``seqsetvae.model.contract.output_problems``
 (shared with the unit tests and the data validator). Beyond them, the contract covers what a
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,29 +46,40 @@ CHECKS = {
 }
 
 
-def check_names(problems: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class Problem:
+    """One contract violation: the check of CHECKS that found it, and what it found. Printed as
+    "check: message", the text reports show."""
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.message}"
+
+
+def check_names(problems: list[Problem]) -> list[str]:
     """The checks that fired, in CHECKS order; a problem naming no check is a bug here."""
-    fired = {p.split(":", 1)[0] for p in problems}
+    fired = {p.check for p in problems}
     unknown = fired - CHECKS.keys()
     if unknown:
         raise ValueError(f"problems that name no check of CHECKS: {sorted(unknown)}")
     return [name for name in CHECKS if name in fired]
 
 
-def label_problems(labels: torch.Tensor, num_patients: int) -> list[str]:
+def label_problems(labels: torch.Tensor, num_patients: int) -> list[Problem]:
     problems = []
     if labels.shape != (num_patients,):
-        problems.append(f"labels: shape {tuple(labels.shape)}, expected ({num_patients},) "
-                        "(one per patient)")
+        problems.append(Problem("labels", f"shape {tuple(labels.shape)}, expected "
+                                f"({num_patients},) (one per patient)"))
     bad = ~((labels == 0) | (labels == 1))
     if bad.any():
         idx = bad.nonzero().flatten()[:5].tolist()
-        problems.append(f"labels: values outside {{0, 1}} at batch positions {idx}: "
-                        f"{labels.flatten()[idx].tolist()}")
+        problems.append(Problem("labels", f"values outside {{0, 1}} at batch positions {idx}: "
+                                f"{labels.flatten()[idx].tolist()}"))
     return problems
 
 
-def objective_problems(out, batch, loss_cfg) -> list[str]:
+def objective_problems(out, batch, loss_cfg) -> list[Problem]:
     """At full beta (step None) each loss term, recomputed here from the model's outputs as
     documented, matches what the model reports: reconstruction = mean Huber (delta 1) per real
     event on targets clipped to +-recon_clip; KL = set-averaged Gaussian KL of mu, logvar;
@@ -89,7 +101,7 @@ def objective_problems(out, batch, loss_cfg) -> list[str]:
              "cls": (out.cls, ce.mean())}
     terms["loss"] = (out.loss, lc.recon_weight * recon + lc.beta * kl.clamp_min(lc.free_bits).sum()
                      + lc.cls_weight * ce.mean())
-    return [f"loss: {name} {_short(got)} differs from its definition {_short(want)}"
+    return [Problem("loss", f"{name} {_short(got)} differs from its definition {_short(want)}")
             for name, (got, want) in terms.items()
             if not torch.allclose(got.float(), want, rtol=1e-3, atol=1e-5)]
 
@@ -98,7 +110,7 @@ def _short(t: torch.Tensor) -> str:
     return f"{float(t):.6g}" if t.numel() == 1 else f"(sum {float(t.sum()):.6g})"
 
 
-def sampling_problems(model, batch) -> list[str]:
+def sampling_problems(model, batch) -> list[Problem]:
     """Train mode: ``model.sample`` draws z = mu + exp(logvar / 2) * eps, checked on a grid of
     log-variances (a trained posterior may sit near logvar 0, where exp(logvar) and its square
     root agree). Eval mode: a forward pass returns z = mu."""
@@ -113,17 +125,18 @@ def sampling_problems(model, batch) -> list[str]:
             eps = (model.sample(mu, logvar).float() - mu) / math.exp(logvar_value / 2)
             mean, var = float(eps.mean()), float(eps.var())
             if abs(mean) > 0.1 or not 0.9 < var < 1.1:  # 4096 normals: SE 0.016 and 0.022
-                problems.append(f"sampling: at logvar {logvar_value:g}, (z - mu) / sigma has "
-                                f"mean {mean:.3g} and variance {var:.3g}, expected 0 and 1")
+                problems.append(Problem("sampling", f"at logvar {logvar_value:g}, (z - mu) / "
+                                        f"sigma has mean {mean:.3g} and variance {var:.3g}, "
+                                        "expected 0 and 1"))
     model.eval()
     out = model(batch)
     if not torch.equal(out.z, out.mu):
-        problems.append("sampling: z is not the posterior mean in eval mode")
+        problems.append(Problem("sampling", "z is not the posterior mean in eval mode"))
     model.train(was_training)
     return problems
 
 
-def batch_problems(make_batch, data, index_groups) -> list[str]:
+def batch_problems(make_batch, data, index_groups) -> list[Problem]:
     """The batches the trainer builds carry each patient's own label and events: labels equal the
     labels file's (via ``data``), and each patient's event count and value sum match its data."""
     problems = []
@@ -134,9 +147,9 @@ def batch_problems(make_batch, data, index_groups) -> list[str]:
         problems += label_problems(labels, len(idx))
         wrong = np.flatnonzero(labels.numpy() != np.asarray(data.labels)[idx])
         if len(wrong):
-            problems.append(f"labels: the trainer's batch gives patients "
-                            f"{[str(data.patient_ids[idx[w]]) for w in wrong[:5]]} labels that "
-                            "differ from the labels file")
+            problems.append(Problem("labels", f"the trainer's batch gives patients "
+                                    f"{[str(data.patient_ids[idx[w]]) for w in wrong[:5]]} "
+                                    "labels that differ from the labels file"))
         mask = batch.event_mask.cpu()
         counts = mask.sum((1, 2)).numpy()
         sums = (batch.values.cpu().double() * mask).sum((1, 2)).numpy()
@@ -144,13 +157,13 @@ def batch_problems(make_batch, data, index_groups) -> list[str]:
             data.event_offsets[data.set_offsets[idx + 1]]
         want_sums = np.array([data.values[a:b].astype(float).sum() for a, b in zip(start, stop)])
         if not (np.array_equal(counts, stop - start) and np.allclose(sums, want_sums, atol=1e-3)):
-            problems.append("values: the trainer's batch does not carry each patient's events "
-                            "and values as loaded")
-    return sorted(set(problems))
+            problems.append(Problem("values", "the trainer's batch does not carry each "
+                                    "patient's events and values as loaded"))
+    return sorted(set(problems), key=str)
 
 
 def schedule_problems(records: list[dict], max_lr: float, max_beta: float,
-                      beta_warmup_steps: int) -> list[str]:
+                      beta_warmup_steps: int) -> list[Problem]:
     """From the per-step records: the learning rate the optimizer used stays in (0, lr] and
     beta in [0, beta], reaching beta once its warm-up is over."""
     lrs = np.array([r["lr"] for r in records], float)
@@ -158,18 +171,20 @@ def schedule_problems(records: list[dict], max_lr: float, max_beta: float,
     steps = np.array([r["step"] for r in records])
     problems = []
     if len(lrs) and not ((lrs > 0).all() and (lrs <= max_lr * (1 + 1e-6)).all()):
-        problems.append(f"schedule: learning rate outside (0, {max_lr:g}]: min {lrs.min():.3g}, "
-                        f"max {lrs.max():.3g}")
+        problems.append(Problem("schedule", f"learning rate outside (0, {max_lr:g}]: "
+                                f"min {lrs.min():.3g}, max {lrs.max():.3g}"))
     if len(betas) and not ((betas >= 0).all() and (betas <= max_beta * (1 + 1e-6)).all()):
-        problems.append(f"schedule: beta outside [0, {max_beta:g}]: max {betas.max():.3g}")
+        problems.append(Problem("schedule", f"beta outside [0, {max_beta:g}]: "
+                                f"max {betas.max():.3g}"))
     done = betas[steps > beta_warmup_steps]
     if len(done) and not np.allclose(done, max_beta):
-        problems.append(f"schedule: beta is not {max_beta:g} after its {beta_warmup_steps} warm-up "
-                        f"steps (from {done.min():.3g} to {done.max():.3g})")
+        problems.append(Problem("schedule", f"beta is not {max_beta:g} after its "
+                                f"{beta_warmup_steps} warm-up steps (from {done.min():.3g} to "
+                                f"{done.max():.3g})"))
     return problems
 
 
-def invariance_problems(model, batch) -> list[str]:
+def invariance_problems(model, batch) -> list[Problem]:
     """In eval mode and fp32: a patient's outputs do not change with the padding its batch
     mates add, with the order of events in its sets, or with sets that come later in time."""
     model.eval()
@@ -183,8 +198,8 @@ def invariance_problems(model, batch) -> list[str]:
     one = model(alone)
     if not (torch.allclose(one.logits, full.logits[i:i + 1], **TOLERANCE)
             and torch.allclose(one.mu, full.mu[i:i + 1, :s_i], **TOLERANCE)):
-        problems.append(f"padding: patient at batch position {i} gets other outputs when its "
-                        "batch mates add padding (a mask is ignored)")
+        problems.append(Problem("padding", f"patient at batch position {i} gets other outputs "
+                                "when its batch mates add padding (a mask is ignored)"))
     # permutation of events within every set (padding slots move too)
     perm = torch.randperm(batch.var_idx.shape[2], generator=torch.Generator().manual_seed(0))
     permuted = _select(batch, range(batch.var_idx.shape[0]), batch.var_idx.shape[1],
@@ -192,15 +207,15 @@ def invariance_problems(model, batch) -> list[str]:
     p = model(permuted)
     if not (torch.allclose(p.mu, full.mu, **TOLERANCE)
             and torch.allclose(p.logits, full.logits, **TOLERANCE)):
-        problems.append("permutation: reordering the events of a set changes its latent or the "
-                        "prediction")
+        problems.append(Problem("permutation", "reordering the events of a set changes its "
+                                "latent or the prediction"))
     # causality: hidden states of the first k sets ignore sets k, k+1, ...
     k = max(int(batch.set_mask.sum(1).max()) // 2, 1)
     h_all = model.sequence(full.mu, batch.times)
     h_first = model.sequence(full.mu[:, :k], batch.times[:, :k])
     if not torch.allclose(h_all[:, :k], h_first, **TOLERANCE):
-        problems.append(f"causality: hidden states of the first {k} sets change when later sets "
-                        "are present (future leakage)")
+        problems.append(Problem("causality", f"hidden states of the first {k} sets change when "
+                                "later sets are present (future leakage)"))
     return problems
 
 
@@ -208,7 +223,7 @@ DROPOUT_DRAWS = 32  # masks per dropping place
 DROPOUT_MAX_Z = 6.0  # |bias| / its Monte Carlo standard error; 31 degrees of freedom
 
 
-def dropout_problems(model, batch, draws: int = DROPOUT_DRAWS) -> list[str]:
+def dropout_problems(model, batch, draws: int = DROPOUT_DRAWS) -> list[Problem]:
     """Train-mode dropout keeps outputs unbiased, in fp32, at every place that drops: each dropout
     module with p > 0, on the input it receives from ``batch`` in one train-mode forward pass,
     and the set encoder's attention weights (``layers.attention`` on fixed queries, keys and
@@ -239,7 +254,8 @@ def dropout_problems(model, batch, draws: int = DROPOUT_DRAWS) -> list[str]:
                       for name, m in droppers.items() if name in inputs}
             missing = sorted(droppers.keys() - inputs.keys())
             if missing:  # a dropout module the forward pass never reached cannot be checked
-                problems.append(f"dropout: modules {missing} drop (p > 0) but received no input")
+                problems.append(Problem("dropout", f"modules {missing} drop (p > 0) but "
+                                        "received no input"))
             for place, (module, x) in places.items():
                 module.eval()
                 want = module(x)
@@ -258,7 +274,7 @@ def dropout_problems(model, batch, draws: int = DROPOUT_DRAWS) -> list[str]:
     return problems
 
 
-def _unbiased(place: str, draw, want: torch.Tensor, draws: int) -> list[str]:
+def _unbiased(place: str, draw, want: torch.Tensor, draws: int) -> list[Problem]:
     want = want.float()
     norm = float(want.square().sum())
     if not norm > 0:
@@ -267,8 +283,8 @@ def _unbiased(place: str, draw, want: torch.Tensor, draws: int) -> list[str]:
                      dtype=torch.float64)
     mean, se = float(r.mean()), float(r.std()) / math.sqrt(draws)
     if not (math.isfinite(mean) and abs(mean - 1.0) <= DROPOUT_MAX_Z * se + 1e-6):
-        return [f"dropout: {place}: the mean over {draws} masks is {mean:.4f} x the eval-mode "
-                f"output (standard error {se:.2g}), expected 1"]
+        return [Problem("dropout", f"{place}: the mean over {draws} masks is {mean:.4f} x the "
+                        f"eval-mode output (standard error {se:.2g}), expected 1")]
     return []
 
 
@@ -297,31 +313,33 @@ def _select(batch, patients, sets: int, events: int, event_order=None):
     return type(batch)(**fields, labels=batch.labels[idx])
 
 
-def stale_gradient_problems(model: torch.nn.Module) -> list[str]:
+def stale_gradient_problems(model: torch.nn.Module) -> list[Problem]:
     """After an optimizer step the trainer clears every gradient; one left over would be added
     to the next step's."""
     stale = [name for name, p in model.named_parameters() if p.grad is not None]
     if stale:
-        return [f"gradients: {len(stale)} parameters still hold a gradient after the optimizer "
-                f"step (e.g. {stale[0]}): the next step would add to it"]
+        return [Problem("gradients", f"{len(stale)} parameters still hold a gradient after the "
+                        f"optimizer step (e.g. {stale[0]}): the next step would add to it")]
     return []
 
 
-def gradient_problems(model: torch.nn.Module) -> list[str]:
+def gradient_problems(model: torch.nn.Module) -> list[Problem]:
     """After a backward pass of the loss: every gradient finite, and every trainable parameter
     reached by one (a parameter the loss does not depend on, like a head behind a detached
     term, is never trained)."""
-    problems = [f"gradients: {name} is not finite" for name, p in model.named_parameters()
+    problems = [Problem("gradients", f"{name} is not finite")
+                for name, p in model.named_parameters()
                 if p.grad is not None and not torch.isfinite(p.grad).all()]
     unreached = [name for name, p in model.named_parameters()
                  if p.requires_grad and p.grad is None]
     if unreached:
-        problems.append(f"gradients: the loss does not reach {len(unreached)} trainable "
-                        f"parameters (e.g. {unreached[0]}): they are never trained")
+        problems.append(Problem("gradients", f"the loss does not reach {len(unreached)} "
+                                f"trainable parameters (e.g. {unreached[0]}): they are never "
+                                "trained"))
     return problems
 
 
-def contract_problems(model, batch, precision_context=contextlib.nullcontext) -> list[str]:
+def contract_problems(model, batch, precision_context=contextlib.nullcontext) -> list[Problem]:
     """Every contract violation of ``model`` on ``batch``. Outputs, objective, sampling and
     gradients are checked under ``precision_context()`` (the run's autocast); the invariances in
     fp32, where "unchanged" can be tested tightly. A check that cannot even run (a broken model
@@ -332,8 +350,8 @@ def contract_problems(model, batch, precision_context=contextlib.nullcontext) ->
         model.eval()
         with precision_context():
             out = model(batch)
-            problems += [f"outputs: {p}" for p in output_problems(out, batch,
-                                                                   model.cfg.latent_dim)]
+            problems += [Problem("outputs", p)
+                         for p in output_problems(out, batch, model.cfg.latent_dim)]
             problems += _guarded("loss", objective_problems, out, batch, model.loss_cfg)
             problems += _guarded("sampling", sampling_problems, model, batch)
         problems += _guarded("invariance", invariance_problems, model, batch)
@@ -350,9 +368,9 @@ def contract_problems(model, batch, precision_context=contextlib.nullcontext) ->
     return problems
 
 
-def _guarded(name: str, check, *args) -> list[str]:
+def _guarded(name: str, check, *args) -> list[Problem]:
     try:
         return check(*args)
     except (RuntimeError, ValueError, IndexError) as exc:
-        return [f"{name}: the check could not run on this model's outputs "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0]})"]
+        return [Problem(name, f"the check could not run on this model's outputs "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})")]

@@ -14,6 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .checks import Problem
 from .collapse import PosteriorHealth
 from .runs import Profile, RunTrace, build_trace
 
@@ -32,16 +33,28 @@ def run_record(trace: RunTrace, cfg) -> dict:
             "config_values": cfg.to_flat(), "records": trace.records, "probe": trace.probe,
             "valid_auroc": trace.learning.valid_auroc,
             "posterior": dataclasses.asdict(trace.posterior),
-            "contract_problems": list(trace.contract_problems), "seconds": trace.seconds}
+            "contract_problems": [dataclasses.asdict(p) for p in trace.contract_problems],
+            "seconds": trace.seconds}
 
 
 def recorded_run(record: dict, profile: Profile) -> RecordedRun:
     """A RunTrace rebuilt from a record with this checkout's statistics, as `traced_run`
     builds it; what needs the trained model comes from the record itself."""
     cfg = record["config_values"]
+    problems = [recorded_problem(p) for p in record["contract_problems"]]
     trace = build_trace(record["config"], record["seed"], record["records"], record["probe"],
                         record["valid_auroc"], cfg["gradient_clip_val"], profile.warmup_steps,
-                        PosteriorHealth(**record["posterior"]), record["contract_problems"],
-                        record["seconds"])
+                        PosteriorHealth(**record["posterior"]), problems, record["seconds"])
+    # problems in one form, so an older REF's record of the same numbers fingerprints alike
     numbers = {k: v for k, v in record.items() if k != "seconds"}
+    numbers["contract_problems"] = [dataclasses.asdict(p) for p in problems]
     return RecordedRun(trace, cfg, json.dumps(numbers, sort_keys=True))
+
+
+def recorded_problem(problem: dict | str) -> Problem:
+    """A record's problem: {"check", "message"}, or the "check: message" text of the code
+    before problems carried their check (a gate's REF side may be that code)."""
+    if isinstance(problem, str):
+        check, _, message = problem.partition(": ")
+        return Problem(check, message)
+    return Problem(problem["check"], problem["message"])

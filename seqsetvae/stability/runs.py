@@ -24,6 +24,7 @@ from ..data.packed import PackedData
 from ..train.metrics import auroc
 from ..train.trainer import RunOptions, Trainer, precision_context
 from .checks import (
+    Problem,
     batch_problems,
     contract_problems,
     schedule_problems,
@@ -101,7 +102,7 @@ class RunTrace:
     learning: LearningReport
     gradients: GradientReport
     posterior: PosteriorHealth
-    contract_problems: list[str]
+    contract_problems: list[Problem]
     seconds: float  # wall time of the training loop (probe evaluations included)
 
     def series(self, key: str) -> np.ndarray:
@@ -158,7 +159,7 @@ def traced_run(cfg: Config, config_name: str, train: PackedData, valid: PackedDa
 
 def build_trace(config_name: str, seed: int, records: list[dict], probe: list[float],
                 valid_auroc: float, clip_value: float, warmup_steps: int,
-                health: PosteriorHealth, problems: list[str], seconds: float) -> RunTrace:
+                health: PosteriorHealth, problems: list[Problem], seconds: float) -> RunTrace:
     """A RunTrace from a run's raw material: the learning and gradient statistics are derived
     here, so a run traced in this process and one rebuilt from another checkout's worker
     (`seqsetvae gate`) are measured alike."""

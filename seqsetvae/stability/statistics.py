@@ -65,7 +65,7 @@ def measurements(trace: RunTrace, profile: Profile) -> dict:
             "learning": trace.learning.to_dict(),
             "gradients": trace.gradients.to_dict(),
             "posterior": trace.posterior.to_dict(),
-            "contract_problems": list(trace.contract_problems),
+            "contract_problems": [str(p) for p in trace.contract_problems],
             "steps_per_second": trace.steps_per_second}
 
 

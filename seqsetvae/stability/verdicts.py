@@ -92,14 +92,20 @@ def clip_tightness_findings(report) -> list[str]:
     return []
 
 
-def run_findings(trace, ground_truth: bool) -> dict[str, list[str]]:
-    """Every per-run property of one traced run: property name -> findings."""
+def run_findings(trace, ground_truth: bool) -> dict[str, list]:
+    """Every per-run property of one traced run: property name -> findings (text; under
+    "contract", the Problems themselves, which print as text and name their check)."""
     return {"learns": learning_findings(trace.learning, ground_truth),
             "collapse": collapse_findings(trace.posterior),
             "gradients": gradient_findings(trace.gradients),
             "divergence": divergence_findings(trace.learning),
             "clip": clip_findings(trace.gradients),
             "contract": list(trace.contract_problems)}
+
+
+def findings_text(findings: dict[str, list]) -> dict[str, list[str]]:
+    """Findings as JSON-able text: each Problem as the "check: message" line reports show."""
+    return {prop: [str(f) for f in found] for prop, found in findings.items()}
 
 
 def control_margin(statistic: float, threshold: float, upper: bool = True) -> float:

@@ -14,7 +14,7 @@ from ...fileio import atomic_write_text, write_json
 from ..engine import BETTER, Design, compare_fixed, describe
 from ..runs import Profile, RunTrace
 from ..statistics import STATISTICS, measurements, statistic_values, variability_claims
-from ..verdicts import RUN_PROPERTIES, run_findings
+from ..verdicts import RUN_PROPERTIES, findings_text, run_findings
 from .figures import plot_grad_norms, plot_losses, plot_noise_by_config, plot_posterior
 from .tables import property_verdicts, verdict_table
 
@@ -31,8 +31,8 @@ def summarize(traces: dict[str, list[RunTrace]], profile: Profile, ground_truth:
                      "steps": profile.steps, "ground_truth": ground_truth, "configs": {},
                      "comparisons": [], "pairs": []}
     for name, runs in traces.items():
-        per_run = [{**measurements(r, profile), "findings": run_findings(r, ground_truth)}
-                   for r in runs]
+        per_run = [{**measurements(r, profile),
+                    "findings": findings_text(run_findings(r, ground_truth))} for r in runs]
         summary["configs"][name] = {"runs": per_run, "verdicts": property_verdicts(per_run)}
     for candidate, ref in pairs:
         for row in variability_claims(traces[candidate], traces[ref], profile).values():
