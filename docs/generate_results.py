@@ -294,7 +294,14 @@ def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]
 
 # -- the benchmarks --------------------------------------------------------------------------------
 EXTRA = ("events_per_s", "patients_per_s", "achieved_gflops", "fraction_of_gemm_peak",
-         "speedup_vs_reference", "speedup_ceiling_at_gemm_peak")
+         "speedup_vs_reference", "speedup_ceiling_at_gemm_peak", "speedup_vs_torch_dropout")
+GEMM = ("achieved_gflops", "fraction_of_gemm_peak")  # 0 where a benchmark does no matmuls
+
+
+def _extra(info: dict, key: str) -> str:
+    if key not in info or (key in GEMM and not info.get("achieved_gflops")):
+        return ""
+    return num(info[key])
 
 
 def _seconds(x: float) -> str:
@@ -318,7 +325,7 @@ def benchmarks_page() -> str | None:
         s = b["stats"]
         info = b.get("extra_info", {})
         rows.append([f"`{b['name']}`", _seconds(s["min"]), _seconds(s["median"]),
-                     s["rounds"], *(num(info[k]) if k in info else "" for k in extras)])
+                     s["rounds"], *(_extra(info, k) for k in extras)])
     return "\n".join([
         HEADER.format(source=f"`{rel(path)}`"), "# Benchmarks", "",
         provenance({"machine": machine, "date": date, "command": "nox -s bench"}, [rel(path)]),
