@@ -98,9 +98,7 @@ def kill_matrix_page() -> str | None:
         for p in props:
             found = row.get(p) or []
             if found and p == "contract":
-                checks = sorted({f.split(":", 1)[0] for f in found},
-                                key=lambda c: [f.split(":", 1)[0] for f in found].index(c))
-                cells.append(f"**x** ({', '.join(checks)})")
+                cells.append(f"**x** ({', '.join(data['contract_checks'][fault['name']])})")
             else:
                 cells.append("**x**" if found else "")
         if not any(row.get(p) for p in props):
@@ -399,38 +397,6 @@ SOURCES = [  # (where a suite writes it, the copy under docs/results/data/, side
 ]
 
 
-def _torch_version() -> str:
-    try:
-        import torch
-    except ImportError:
-        return "unknown"
-    return torch.__version__
-
-
-def _with_provenance(matrix: dict, source: Path, machine: str | None) -> dict:
-    """A kill matrix JSON as the results page reads it. The suite writes it so; a bare
-    fault -> property -> findings matrix (an older suite's) gets the corpus's fault classes from
-    stability_suite/faults.py and the machine and date of its file."""
-    if "faults" in matrix:
-        return matrix
-    sys.path.insert(0, str(ROOT / "stability_suite"))
-    try:
-        from faults import FAULTS
-    finally:
-        sys.path.remove(str(ROOT / "stability_suite"))
-    kinds = {f.name: f.kind for f in FAULTS}
-    unknown = sorted(set(matrix) - set(kinds))
-    if unknown:
-        raise SystemExit(f"{source}: faults not in stability_suite/faults.py: {unknown}")
-    first = next(iter(matrix.values()))
-    return {"date": datetime.date.fromtimestamp(source.stat().st_mtime).isoformat(),
-            "machine": machine or this_machine(), "torch": _torch_version(), "device": "cpu",
-            "precision": "fp32", "profile": "quick", "dataset": "synthetic",
-            "config": "baseline", "seed": 0, "properties": list(first),
-            "faults": [{"name": f.name, "class": f.kind} for f in FAULTS if f.name in matrix],
-            "matrix": matrix}
-
-
 def collect(machine: str | None, kill_matrix: Path | None = None) -> list[str]:
     """Copy each source JSON that differs from its copy; a copy whose JSON does not name its
     machine and date gets a sidecar (``--machine``, default: this machine)."""
@@ -443,7 +409,11 @@ def collect(machine: str | None, kill_matrix: Path | None = None) -> list[str]:
         if not source.exists():
             continue
         if name == "kill_matrix.json":
-            text = json.dumps(_with_provenance(load(source), source, machine), indent=1) + "\n"
+            matrix = load(source)
+            if "contract_checks" not in matrix:
+                raise SystemExit(f"{source}: written by an older suite (no machine, date or "
+                                 "contract_checks): rerun the kill matrix with --kill-matrix")
+            text = json.dumps(matrix, indent=1) + "\n"
             if target.exists() and target.read_text() == text:
                 continue
             target.write_text(text)

@@ -87,7 +87,9 @@ def as_json(matrix: dict, settings: dict) -> dict:
             "profile": settings["profile"].name, "dataset": KILL_DATASET,
             "config": KILL_CONFIG, "seed": KILL_SEED, "properties": list(RUN_PROPERTIES),
             "faults": [{"name": f.name, "class": f.kind} for f in FAULTS],
-            "matrix": {name: findings_text(row) for name, row in matrix.items()}}
+            "matrix": {name: findings_text(row) for name, row in matrix.items()},
+            "contract_checks": {name: check_names(row["contract"])
+                                for name, row in matrix.items() if row["contract"]}}
 
 
 def test_kill_fraction_and_matrix(matrix, pytestconfig, settings):
