@@ -291,19 +291,20 @@ def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]
 
 
 # -- the benchmarks --------------------------------------------------------------------------------
-EXTRA = ("events_per_s", "patients_per_s", "achieved_gflops", "fraction_of_gemm_peak",
-         "speedup_vs_reference", "speedup_ceiling_at_gemm_peak", "speedup_vs_torch_dropout")
-GEMM = ("achieved_gflops", "fraction_of_gemm_peak")  # 0 where a benchmark does no matmuls
-
-
-def _extra(info: dict, key: str) -> str:
-    if key not in info or (key in GEMM and not info.get("achieved_gflops")):
-        return ""
-    return num(info[key])
+# (key in a benchmark's extra_info, column header); a table shows the columns some row has
+THROUGHPUT = (("events_per_s", "events/s"), ("patients_per_s", "patients/s"),
+              ("speedup_vs_torch_dropout", "x torch dropout"))
+EFFICIENCY = (("achieved_gflops", "GFLOP/s"), ("fraction_of_gemm_peak", "of GEMM peak"),
+              ("speedup_vs_reference", "x per-set loop"),
+              ("speedup_ceiling_at_gemm_peak", "x ceiling at GEMM peak"))
 
 
 def _seconds(x: float) -> str:
-    return f"{x * 1e3:.3g} ms" if x < 1 else f"{x:.3g} s"
+    return f"{x * 1e3:.3g}&nbsp;ms" if x < 1 else f"{x:.3g}&nbsp;s"
+
+
+def _columns(benchmarks: list[dict], columns) -> list[tuple[str, str]]:
+    return [(k, h) for k, h in columns if any(k in b.get("extra_info", {}) for b in benchmarks)]
 
 
 def benchmarks_page() -> str | None:
@@ -317,20 +318,31 @@ def benchmarks_page() -> str | None:
     if cpu.get("count"):
         machine += f", {cpu['count']} cores"
     date = (data.get("datetime") or "")[:10]
-    extras = [k for k in EXTRA if any(k in b.get("extra_info", {}) for b in data["benchmarks"])]
-    rows = []
-    for b in data["benchmarks"]:
-        s = b["stats"]
-        info = b.get("extra_info", {})
-        rows.append([f"`{b['name']}`", _seconds(s["min"]), _seconds(s["median"]),
-                     s["rounds"], *(_extra(info, k) for k in extras)])
-    return "\n".join([
+    benches = data["benchmarks"]
+    throughput = _columns(benches, THROUGHPUT)
+    rows = [[f"`{b['name']}`", _seconds(b["stats"]["min"]), _seconds(b["stats"]["median"]),
+             b["stats"]["rounds"], *(num(b["extra_info"][k]) if k in b.get("extra_info", {})
+                                     else "" for k, _ in throughput)] for b in benches]
+    # GEMM figures only where a benchmark does matmuls (the others record 0 for one schema)
+    computing = [b for b in benches if b.get("extra_info", {}).get("achieved_gflops")]
+    efficiency = _columns(computing, EFFICIENCY)
+    eff_rows = [[f"`{b['name']}`", *(num(b["extra_info"][k]) if k in b["extra_info"] else ""
+                                     for k, _ in efficiency)] for b in computing]
+    lines = [
         HEADER.format(source=f"`{rel(path)}`"), "# Benchmarks", "",
         provenance({"machine": machine, "date": date, "command": "nox -s bench"}, [rel(path)]),
         "Throughput of the training step, collation, loading and validation "
         "(pytest-benchmark). Ratios are same-run ratios; absolute times depend on the machine "
         "and its load. How to run and read them: [the benchmarks](../howto/benchmarks.md).", "",
-        table(["benchmark", "min", "median", "rounds", *extras], rows)])
+        "## Time and throughput", "",
+        table(["benchmark", "min", "median", "rounds", *(h for _, h in throughput)], rows)]
+    if computing:
+        lines += ["## The training step against the machine's matmul peak", "",
+                  "The achieved rate, its fraction of the best square-matmul rate measured in "
+                  "the same run, the speedup over the per-set loop reference (forward and backward), and the speedup "
+                  "the step would have if all its FLOPs ran at that peak.", "",
+                  table(["benchmark", *(h for _, h in efficiency)], eff_rows)]
+    return "\n".join(lines)
 
 
 PAGES: dict[str, Callable[[], str | None]] = {
