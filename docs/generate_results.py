@@ -339,8 +339,9 @@ def benchmarks_page() -> str | None:
     if computing:
         lines += ["## The training step against the machine's matmul peak", "",
                   "The achieved rate, its fraction of the best square-matmul rate measured in "
-                  "the same run, the speedup over the per-set loop reference (forward and backward), and the speedup "
-                  "the step would have if all its FLOPs ran at that peak.", "",
+                  "the same run, the speedup over the per-set loop reference (forward and "
+                  "backward), and the speedup the step would have if all its FLOPs ran at that "
+                  "peak.", "",
                   table(["benchmark", *(h for _, h in efficiency)], eff_rows)]
     return "\n".join(lines)
 
