@@ -179,6 +179,35 @@ def test_a_noise_stream_change_is_not_worse(clone, synthetic, tmp_path):
     assert any(s["verdict"] != "identical" for s in statistics(summary).values())
 
 
+@pytest.mark.slow
+def test_a_gate_with_a_results_folder_trains_nothing_the_second_time(clone, synthetic,
+                                                                     tmp_path):
+    """Both sides' runs go through the pool and its results folder: the same gate again reads
+    every run back (no file rewritten: a retrained run has other seconds) and says the same."""
+    edit(clone, "seqsetvae/train/trainer.py", "\nclass ", "\n# a comment only\n\nclass ")
+    commit_all(clone, "comment only")
+    results = tmp_path / "runs"
+    quick = ["--configs", "baseline", "--seeds", "2", "--max_seeds", "2", "--steps", "12",
+             "--timed_rounds", "0", "--results", results]
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        proc = gate_in(clone, "HEAD~1", "--data_dir", synthetic, "--out", out, *quick)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        if n == 1:
+            files = {f.name: (f.stat().st_mtime_ns, f.read_bytes())
+                     for f in results.glob("*.json")}
+            assert len(files) == 4  # 2 seeds of one config on each side
+        outs.append((proc, (out / "summary.json").read_text()))
+    assert {f.name: (f.stat().st_mtime_ns, f.read_bytes())
+            for f in results.glob("*.json")} == files
+    (first, first_summary), (second, second_summary) = outs
+    assert "4 read from results" in second.stderr  # the pool's progress bar
+    assert second_summary == first_summary.replace("out1", "out2")
+    assert second.stdout == first.stdout.replace("out1", "out2")
+    assert NUMERIC in second.stdout
+
+
 # -- what it refuses, before any training ---------------------------------------------------------
 def run_main(capsys, *args, command="gate") -> tuple[int, str]:
     code = main([command, *map(str, args)])

@@ -3,7 +3,7 @@
 revision        REF and a temporary checkout of it (git)
 worker          one side's runs: ``python -m seqsetvae.stability.ab.worker`` in its checkout
 timing_worker   one side's timed rounds, for the speed verdict
-sides           both sides' workers started, fed and read
+sides           both sides' runs through the one pool; the timed rounds' workers
 speed           the timed rounds' order and their speed verdict
 calibration     the gate's measured error rates (gate_calibration.json)
 

@@ -22,10 +22,9 @@ import seqsetvae
 from ...config import ConfigError
 from ...data import DataSource
 from ...data.errors import DataError
+from ..checkout_runs import FAILED_INPUT
 from ..records import PROTOCOL, run_record
 from ..runs import PROFILES, profile_config, traced_run_job
-
-FAILED_INPUT = 2  # exit status for a request this checkout cannot run (one line on stderr)
 
 
 def check_origin(expected_root: str) -> None:
