@@ -244,9 +244,12 @@ def test_a_ref_in_the_layout_before_the_ab_subpackage_runs_its_old_entry_point(t
     (old / "seqsetvae/stability/abrun.py").write_text("")
     assert revision.entry_module(old) == "seqsetvae.stability.abrun"
     assert revision.entry_module(old, revision.TIMING_POINTS) is None  # no speed verdict then
+    assert revision.entry_module(old, revision.SERVING_POINTS) is None  # a process per run
     assert revision.entry_module(REPO) == "seqsetvae.stability.ab.worker"
     assert revision.entry_module(REPO, revision.TIMING_POINTS) == \
         "seqsetvae.stability.ab.timing_worker"
+    assert revision.entry_module(REPO, revision.SERVING_POINTS) == \
+        "seqsetvae.stability.ab.serving_worker"
 
 
 def test_without_git_is_one_line(capsys, monkeypatch, tmp_path):
@@ -274,8 +277,10 @@ def test_the_old_spelling_names_the_new_command(capsys, tmp_path):
 @pytest.mark.slow
 def test_a_ref_whose_worker_crashes_is_named_and_its_checkout_removed(clone, synthetic,
                                                                       tmp_path):
-    edit(clone, "seqsetvae/stability/ab/worker.py", "\ndef main() -> int:\n",
-         "\ndef main() -> int:\n    raise RuntimeError('REF cannot train')\n")
+    # in the code both workers run, so the crash is REF's whichever of them the pool starts
+    serve = "\ndef serve(request: dict, out, split=None) -> None:\n"
+    edit(clone, "seqsetvae/stability/ab/worker.py", serve,
+         serve + "    raise RuntimeError('REF cannot train')\n")
     commit_all(clone, "a REF whose worker crashes")
     edit(clone, "seqsetvae/stability/ab/worker.py", "    raise RuntimeError('REF cannot train')\n",
          "")

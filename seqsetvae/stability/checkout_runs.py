@@ -7,13 +7,18 @@ and one JSON line per run on stdout, a records.run_record. The worker is that ch
 module (``OtherCheckout.entry``): an older checkout sends what its code sends, so keep the
 protocol backward compatible and raise records.PROTOCOL when a field changes meaning.
 
-Each run is one worker process on this machine; ``close`` kills those still running, so an
-error or an interrupt leaves none behind. A Dask cluster never trains these runs: its workers
+A checkout whose code has the serving worker (``OtherCheckout.serving``, ..ab.serving_worker)
+trains run after run in up to ``workers`` long-lived processes, each sent one request per line
+and answering it with its result lines and END_OF_REQUEST: the interpreter, torch and the data
+are loaded once per process, not once per run. An older checkout has only the one-shot worker,
+one process per run. ``close`` kills every worker process still there, so an error or an
+interrupt leaves none behind. A Dask cluster never trains these runs: its workers
 need not have the checkout (the pool refuses them with a scheduler).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -36,6 +41,7 @@ from .runjob import source_digest
 from .runs import Profile
 
 FAILED_INPUT = 2  # a worker's exit status for a request its checkout cannot run (one line)
+END_OF_REQUEST = json.dumps({"end_of_request": True})  # a serving worker's answer is complete
 
 
 class CheckoutRunFailed(RunFailure):
@@ -65,6 +71,7 @@ class OtherCheckout:
     spec: str  # preset name (resolved by that code) or absolute config file
     precision: str
     failure_log: Path | None = None  # where a failed worker's log is kept
+    serving: str | None = None  # its serving worker module; None: only the one-shot ``entry``
 
     def identity(self) -> dict:
         """What trains the run, for the results folder: that checkout's source and the numeric
@@ -132,9 +139,12 @@ class LiveProcesses:
             proc.wait()
 
 
-def worker_failure(who: str, status: int, log: Path, kept: Path | None) -> CheckoutRunFailed:
-    """A failed worker as one line: ``who`` names it; its log is copied to ``kept``."""
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+def worker_failure(who: str, status: int, log: Path, kept: Path | None,
+                   since: int = 0) -> CheckoutRunFailed:
+    """A failed worker as one line: ``who`` names it; its log is copied to ``kept``. Its last
+    words are read from byte ``since`` on: what it wrote for earlier runs is not this failure."""
+    text = log.read_bytes()[since:].decode(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "(no output)"
     if status == FAILED_INPUT:
         return CheckoutRunRefused(f"{who}: {last}")
@@ -164,46 +174,124 @@ def checkout_record(text: str, code: OtherCheckout, name: str) -> dict:
     return record
 
 
+class ServingWorker:
+    """A long-lived worker process of one checkout, answering one request at a time."""
+
+    def __init__(self, proc: subprocess.Popen, log: Path):
+        self.proc, self.log = proc, log
+
+    def ask(self, request: dict) -> list[str] | None:
+        """Its result lines for ``request``; None when the process ended before answering."""
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            lines = []
+            for line in iter(self.proc.stdout.readline, ""):
+                if line.strip() == END_OF_REQUEST:
+                    return lines
+                if line.strip():
+                    lines.append(line.strip())
+        except (OSError, ValueError):  # its pipes broke or were closed: it is gone
+            pass
+        return None
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def one_result(lines: list[str], who: str) -> str:
+    if len(lines) != 1:
+        raise CheckoutRunFailed(f"{who}: its worker sent {len(lines)} results for one run")
+    return lines[0]
+
+
 class CheckoutBackend:
     """submit(job, name) -> a Future of the run's JSON line, trained by a worker process in
-    ``job.code.root``; at most ``workers`` at a time."""
+    ``job.code.root``; at most ``workers`` at a time, in as many long-lived processes per
+    checkout when its code can serve, else one process per run."""
 
     def __init__(self, workers: int):
         self._threads = ThreadPoolExecutor(max(1, workers), thread_name_prefix="checkout-run")
         self._live = LiveProcesses()
         self._logs = tempfile.TemporaryDirectory(prefix="seqsetvae-checkout-")
         self._count = 0
-        self._count_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # idle serving workers by (checkout, module); a busy one is held by its run's thread,
+        # so a checkout never has more than ``workers`` of them
+        self._idle: dict[tuple[Path, str], list[ServingWorker]] = {}
+        self._serving: list[ServingWorker] = []
 
     def submit(self, job, name: str) -> Future:
-        with self._count_lock:
-            self._count += 1
-            log = Path(self._logs.name) / f"run-{self._count}.log"
-        return self._threads.submit(self._run, job, name, log)
+        return self._threads.submit(self._run, job, name)
 
-    def _run(self, job, name: str, log: Path) -> str:
+    def _new_log(self, kind: str) -> Path:
+        with self._lock:
+            self._count += 1
+            return Path(self._logs.name) / f"{kind}-{self._count}.log"
+
+    def _start(self, code: OtherCheckout, module: str, err) -> subprocess.Popen:
+        return self._live.start([sys.executable, "-m", module], cwd=code.root,
+                                env=checkout_env(code.root), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+
+    def _run(self, job, name: str) -> str:
         code: OtherCheckout = job.code
         request = worker_request(code.root, code.data, {job.config_name: code.spec},
                                  job.profile, [job.seed], code.precision, job.device)
+        who = f"{code.label}: {name}"
+        if code.serving is None:
+            return self._run_once(code, request, name, who)
+        return self._run_served(code, request, name, who)
+
+    def _run_once(self, code: OtherCheckout, request: dict, name: str, who: str) -> str:
+        log = self._new_log("run")
         with open(log, "w") as err:
-            proc = self._live.start([sys.executable, "-m", code.entry], cwd=code.root,
-                                    env=checkout_env(code.root), stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            proc = self._start(code, code.entry, err)
             out, _ = proc.communicate(json.dumps(request))
         if self._live.stopped:  # killed because the pool closed: not a failure of its own
             raise WorkersStopped(f"{name}: its worker was stopped")
         if proc.returncode != 0:
-            raise worker_failure(f"{code.label}: {name}", proc.returncode, log,
-                                 code.failure_log)
-        lines = [line for line in out.splitlines() if line.strip()]
-        if len(lines) != 1:
-            raise CheckoutRunFailed(f"{code.label}: {name}: its worker sent {len(lines)} "
-                                    "results for one run")
-        return lines[0]
+            raise worker_failure(who, proc.returncode, log, code.failure_log)
+        return one_result([line for line in out.splitlines() if line.strip()], who)
+
+    def _run_served(self, code: OtherCheckout, request: dict, name: str, who: str) -> str:
+        worker = self._serving_worker(code)
+        since = worker.log.stat().st_size
+        lines = worker.ask(request)
+        if lines is None:
+            status = worker.proc.wait()
+            if self._live.stopped:
+                raise WorkersStopped(f"{name}: its worker was stopped")
+            raise worker_failure(who, status, worker.log, code.failure_log, since)
+        try:
+            result = one_result(lines, who)
+        except CheckoutRunFailed:
+            worker.proc.kill()  # out of step with its requests: no later run may read it
+            raise
+        with self._lock:
+            self._idle[(code.root, code.serving)].append(worker)
+        return result
+
+    def _serving_worker(self, code: OtherCheckout) -> ServingWorker:
+        """An idle serving worker of ``code``'s checkout, started if none is idle."""
+        with self._lock:
+            idle = self._idle.setdefault((code.root, code.serving), [])
+            if idle:
+                return idle.pop()
+        log = self._new_log("worker")
+        with open(log, "w") as err:  # the process keeps its own handle on the log
+            worker = ServingWorker(self._start(code, code.serving, err), log)
+        with self._lock:
+            self._serving.append(worker)
+        return worker
 
     def close(self) -> None:
         try:
             self._live.stop()
             self._threads.shutdown(wait=True, cancel_futures=True)
+            for worker in self._serving:
+                worker.close()
         finally:
             self._logs.cleanup()

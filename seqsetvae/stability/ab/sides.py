@@ -34,7 +34,7 @@ from ..checkout_runs import (
 from ..pool import RunPool
 from ..records import RecordedRun
 from ..runs import Profile, profile_config
-from .revision import ENTRY_POINTS, TIMING_POINTS, checkout, entry_module
+from .revision import ENTRY_POINTS, SERVING_POINTS, TIMING_POINTS, checkout, entry_module
 from .speed import SpeedDesign, round_order
 
 SIDES = ("ref", "working_tree")  # the keys of a gate's runs, REF first
@@ -75,9 +75,10 @@ def run_ab(repo: Path, ref_commit: str, ref_label: str, request: Request,
     configs = {label: profile_config(spec, request.profile, precision=request.precision)
                for label, spec in request.configs.items()}
     with checkout(repo, ref_commit) as tree:
-        entry = entry_module(tree, ENTRY_POINTS)
+        entry, serving = entry_module(tree, ENTRY_POINTS), entry_module(tree, SERVING_POINTS)
         ref_code = {label: OtherCheckout(tree, entry, ref_label, request.data, spec,
-                                         request.precision, log_dir / "worker-ref.log")
+                                         request.precision, log_dir / "worker-ref.log",
+                                         serving)
                     for label, spec in request.configs.items()}
         with RunPool(max(1, workers // len(SIDES)), request.device, results=results,
                      progress=progress) as pool:
