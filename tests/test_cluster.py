@@ -25,6 +25,7 @@ import seqsetvae
 from seqsetvae.cli import main
 from seqsetvae.data import DataSource
 from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
+from seqsetvae.stability.checkout_runs import OtherCheckout
 from seqsetvae.stability.cluster import SCHEDULER_ENV, ClusterError, DaskBackend
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.runs import PROFILES, profile_config
@@ -136,6 +137,16 @@ def test_cluster_runs_equal_the_local_pools(cluster, data, fault_setup):
     assert expected[("baseline", 0, True)] != expected[("baseline", 0, False)]
     different = [key for key in expected if got[key] != expected[key]]
     assert not different, f"runs differ between the cluster and the local pool: {different}"
+
+
+def test_a_run_of_another_checkout_is_refused_by_a_scheduler_in_one_line(cluster, data):
+    other = OtherCheckout(REPO, "seqsetvae.stability.ab.worker", "REF", {}, "baseline", "fp32")
+    with pytest.raises(ClusterError) as refused, RunPool(scheduler=cluster.address) as pool:
+        pool.submit(("ref", 0), profile_config("baseline", PROFILE), "baseline", *data,
+                    PROFILE, 0, code=other)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"scheduler {cluster.address}: run ref/0")
+    assert "only without a scheduler" in message
 
 
 def test_an_unreachable_or_malformed_scheduler_is_one_line():

@@ -179,6 +179,35 @@ def test_a_noise_stream_change_is_not_worse(clone, synthetic, tmp_path):
     assert any(s["verdict"] != "identical" for s in statistics(summary).values())
 
 
+@pytest.mark.slow
+def test_a_gate_with_a_results_folder_trains_nothing_the_second_time(clone, synthetic,
+                                                                     tmp_path):
+    """Both sides' runs go through the pool and its results folder: the same gate again reads
+    every run back (no file rewritten: a retrained run has other seconds) and says the same."""
+    edit(clone, "seqsetvae/train/trainer.py", "\nclass ", "\n# a comment only\n\nclass ")
+    commit_all(clone, "comment only")
+    results = tmp_path / "runs"
+    quick = ["--configs", "baseline", "--seeds", "2", "--max_seeds", "2", "--steps", "12",
+             "--timed_rounds", "0", "--results", results]
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        proc = gate_in(clone, "HEAD~1", "--data_dir", synthetic, "--out", out, *quick)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        if n == 1:
+            files = {f.name: (f.stat().st_mtime_ns, f.read_bytes())
+                     for f in results.glob("*.json")}
+            assert len(files) == 4  # 2 seeds of one config on each side
+        outs.append((proc, (out / "summary.json").read_text()))
+    assert {f.name: (f.stat().st_mtime_ns, f.read_bytes())
+            for f in results.glob("*.json")} == files
+    (first, first_summary), (second, second_summary) = outs
+    assert "4 read from results" in second.stderr  # the pool's progress bar
+    assert second_summary == first_summary.replace("out1", "out2")
+    assert second.stdout == first.stdout.replace("out1", "out2")
+    assert NUMERIC in second.stdout
+
+
 # -- what it refuses, before any training ---------------------------------------------------------
 def run_main(capsys, *args, command="gate") -> tuple[int, str]:
     code = main([command, *map(str, args)])
@@ -215,9 +244,12 @@ def test_a_ref_in_the_layout_before_the_ab_subpackage_runs_its_old_entry_point(t
     (old / "seqsetvae/stability/abrun.py").write_text("")
     assert revision.entry_module(old) == "seqsetvae.stability.abrun"
     assert revision.entry_module(old, revision.TIMING_POINTS) is None  # no speed verdict then
+    assert revision.entry_module(old, revision.SERVING_POINTS) is None  # a process per run
     assert revision.entry_module(REPO) == "seqsetvae.stability.ab.worker"
     assert revision.entry_module(REPO, revision.TIMING_POINTS) == \
         "seqsetvae.stability.ab.timing_worker"
+    assert revision.entry_module(REPO, revision.SERVING_POINTS) == \
+        "seqsetvae.stability.ab.serving_worker"
 
 
 def test_without_git_is_one_line(capsys, monkeypatch, tmp_path):
@@ -245,8 +277,10 @@ def test_the_old_spelling_names_the_new_command(capsys, tmp_path):
 @pytest.mark.slow
 def test_a_ref_whose_worker_crashes_is_named_and_its_checkout_removed(clone, synthetic,
                                                                       tmp_path):
-    edit(clone, "seqsetvae/stability/ab/worker.py", "\ndef main() -> int:\n",
-         "\ndef main() -> int:\n    raise RuntimeError('REF cannot train')\n")
+    # in the code both workers run, so the crash is REF's whichever of them the pool starts
+    serve = "\ndef serve(request: dict, out, split=None) -> None:\n"
+    edit(clone, "seqsetvae/stability/ab/worker.py", serve,
+         serve + "    raise RuntimeError('REF cannot train')\n")
     commit_all(clone, "a REF whose worker crashes")
     edit(clone, "seqsetvae/stability/ab/worker.py", "    raise RuntimeError('REF cannot train')\n",
          "")

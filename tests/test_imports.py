@@ -138,10 +138,11 @@ def test_a_planted_circle_is_found(tmp_path, planted):
 # General run machinery: how runs are trained, shipped, stored and compared. It must not know the
 # A/B code of the gate (which builds on it), and rendering a report must never start training.
 RUN_MACHINERY = ("pool", "runstore", "cluster", "runjob", "records", "runs", "engine",
-                 "statistics", "progress")
+                 "statistics", "progress", "checkout_runs")
 RENDERER = "seqsetvae.stability.report"  # the package and each of its modules
 STARTS_TRAINING = ("seqsetvae.stability.pool", "seqsetvae.stability.cluster",
-                   "seqsetvae.stability.ab.sides", "seqsetvae.stability.ab.worker")
+                   "seqsetvae.stability.checkout_runs", "seqsetvae.stability.ab.sides",
+                   "seqsetvae.stability.ab.worker")
 
 
 def reaches(graph: dict[str, set[str]], start: str) -> set[str]:

@@ -5,7 +5,8 @@ same data, profile and seeds; the comparison engine (stability/engine.py) decide
 statistic, adding blocks of seeds while a gating statistic is undecided. Everything that can be
 refused is refused before any training: git and the repository, REF, its entry point, the data
 and the configs. The user's checkout is never changed; REF runs from a temporary worktree
-(stability/ab/revision.py).
+(stability/ab/revision.py). Both sides' runs train through the pool of `seqsetvae compare`
+(stability/ab/sides.py), so ``--results DIR`` keeps them and a rerun trains only the missing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 
 from ..config import PRECISIONS, ConfigError, load_config
+from ..data import DataSource
 from ..stability.ab import revision
 from ..stability.ab.sides import Request, run_ab
 from ..stability.ab.speed import SpeedDesign, speed_verdict
@@ -49,9 +51,11 @@ def cmd_gate(args) -> int:
     if dirty:
         print(f"note: the working tree has uncommitted changes ({len(dirty)} path(s)); "
               "comparing it as it is", flush=True)
-    request = Request(data=data_request(args), configs=config_specs(args.configs),
+    src = data_source(args)
+    request = Request(data=data_request(src), configs=config_specs(args.configs),
                       profile=profile, seeds=tuple(range(design.looks()[0])),
                       precision=args.precision, device=default_device(args))
+    split = load_split(src)
     workers = args.workers or min(2, os.cpu_count() or 1)
     ref_label = f"{args.ref} ({commit[:7]})"
 
@@ -62,8 +66,9 @@ def cmd_gate(args) -> int:
         outcome = verdicts(runs)
         return None if outcome["complete"] else outcome["next_seeds"]
 
-    runs, rounds = run_ab(repo, commit, ref_label, request, workers, args.out, next_seeds,
-                          speed, progress=not args.no_progress)
+    runs, rounds = run_ab(repo, commit, ref_label, request, split, workers, args.out,
+                          next_seeds, speed, progress=not args.no_progress,
+                          results=args.results)
     summary = write(args, request, workers, (commit, ref_label), (repo, dirty), runs,
                     verdicts(runs), speed_result(rounds, speed))
     print_summary(summary, args.out)
@@ -95,10 +100,16 @@ def speed_result(rounds: dict | None, speed: SpeedDesign | None) -> dict:
     return speed_verdict(rounds["ref"], rounds["working_tree"], speed)
 
 
-def data_request(args) -> dict:
-    """The data both sides read, as the flags name it, with every path absolute (the workers
-    start in their own checkouts)."""
-    src = data_source(args)
+def load_split(src: DataSource):
+    """The train and valid data as this checkout loads them: the working tree's runs train on
+    them, and they key both sides' runs in a results folder."""
+    stats, labels = src.stats(), src.labels()
+    return src.load("train", stats, labels), src.load("valid", stats, labels)
+
+
+def data_request(src: DataSource) -> dict:
+    """The data the workers read (REF's runs, both sides' timed rounds), as the flags name it,
+    with every path absolute (they start in their own checkouts)."""
 
     def absolute(p):
         return str(Path(p).resolve()) if p is not None else None
@@ -211,6 +222,9 @@ def register(sub) -> None:
     flag(p, "--device")
     flag(p, "--precision", default="fp32", choices=PRECISIONS)
     flag(p, "--workers", type=positive_int, help="worker processes (default: 2, one per side)")
+    flag(p, "--results", type=Path, metavar="DIR",
+         help="keep every finished run of both sides in DIR; a rerun reads them back and trains "
+              "only the missing runs")
     flag(p, "--no_progress", action="store_true")
     p.set_defaults(func=cmd_gate)
 

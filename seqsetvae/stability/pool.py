@@ -1,6 +1,9 @@
 """Where traced runs happen, every (dataset, config, seed, fault) run once: spawned local worker
 processes (the embedded default), or a Dask cluster named by its scheduler's address
-(cluster.py). Shared by the stability suite and `seqsetvae compare`.
+(cluster.py). Shared by the stability suite, `seqsetvae compare`, `seqsetvae claims` and
+`seqsetvae gate`. A run of another checkout's code (the gate's REF side) is trained by a worker
+process started in that checkout (checkout_runs.py), always on this machine: a cluster's workers
+need not have the checkout, so with a scheduler such a run is refused in one line.
 
 Each run comes back as JSON text and its trace is rebuilt from it (runjob.py), whichever backend
 trained it; with a results folder every finished run is kept there and a later pool reads it
@@ -14,6 +17,7 @@ fails every run that has not finished; the finished ones are in the results fold
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -23,8 +27,10 @@ from pathlib import Path
 
 from ..config import Config
 from ..data.packed import PackedData
+from .checkout_runs import CheckoutBackend, CheckoutRunFailed, OtherCheckout, checkout_record
 from .failures import LocalWorkerCrashed, LostRun, PoolLost
 from .progress import RunProgress
+from .records import PROTOCOL, recorded_run
 from .runjob import RunJob, parse_record, record_job, trace_of
 from .runs import Profile, RunTrace
 from .runstore import RunStore, run_key
@@ -43,15 +49,17 @@ def describe(job: RunJob, label: str) -> str:
     return f"run {label} (config {job.config_name}, seed {job.seed}, {fault})"
 
 
+def default_workers(device: str) -> int:
+    return 1 if device == "cuda" else min(2, os.cpu_count() or 1)
+
+
 class LocalBackend:
     """``workers`` <= 1 runs inline (CUDA, or a single core); results do not depend on which
     process ran them, since every run is seeded from its own seed alone."""
 
     where = "a local worker"
 
-    def __init__(self, workers: int | None, device: str):
-        if workers is None:
-            workers = 1 if device == "cuda" else min(2, os.cpu_count() or 1)
+    def __init__(self, workers: int, device: str):
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
 
@@ -72,12 +80,16 @@ class LocalBackend:
 
 class RunPool:
     """``scheduler``: a Dask scheduler's address (None: local processes); ``results``: a folder
-    that keeps finished runs across pools; ``progress``: show a bar (on ``progress_file``)."""
+    that keeps finished runs across pools; ``progress``: show a bar (on ``progress_file``).
+    ``workers``: runs at a time of this checkout's code, and as many of other checkouts'."""
 
     def __init__(self, workers: int | None = None, device: str = "cpu",
                  scheduler: str | None = None, results: str | Path | None = None,
                  progress: bool = False, progress_file=None):
         self.device = device
+        self._workers = workers if workers is not None else default_workers(device)
+        self._scheduler = scheduler
+        self._checkouts: CheckoutBackend | None = None  # started by the first such run
         self._store = RunStore(results) if results is not None else None
         if scheduler:
             from .cluster import DaskBackend  # distributed is an optional dependency
@@ -85,7 +97,7 @@ class RunPool:
             self._backend = DaskBackend(scheduler)
             self._where = f"scheduler {scheduler}"
         else:
-            self._backend = LocalBackend(workers, device)
+            self._backend = LocalBackend(self._workers, device)
             self._where = LocalBackend.where
         self.progress = RunProgress(progress, progress_file)
         self._runs: dict[tuple, Future] = {}
@@ -93,14 +105,35 @@ class RunPool:
         self._kept_lock = threading.Lock()  # runs finish in callback threads
 
     def submit(self, key: tuple, cfg: Config, name: str, train: PackedData, valid: PackedData,
-               profile: Profile, seed: int, setup=None) -> Future:
-        """Start the run named by ``key`` unless it was started before; returns its future."""
+               profile: Profile, seed: int, setup=None, code: OtherCheckout | None = None,
+               recorded: bool = False) -> Future:
+        """Start the run named by ``key`` unless it was started before; returns its future: of
+        its RunTrace, or with ``recorded`` of its RecordedRun (trace, config, fingerprint).
+        ``code``: another checkout's code trains it (None: this checkout's)."""
         if key not in self._runs:
-            job = RunJob(cfg, name, train, valid, profile, seed, self.device, setup)
-            self._runs[key] = self._start(job, "/".join(str(k) for k in key if k is not None))
+            job = RunJob(cfg, name, train, valid, profile, seed, self.device, setup, code)
+            label = "/".join(str(k) for k in key if k is not None)
+            self._runs[key] = self._start(job, label, recorded_run if recorded else trace_of)
         return self._runs[key]
 
-    def _start(self, job: RunJob, label: str) -> Future:
+    def _backend_for(self, job: RunJob, name: str):
+        if job.code is None:
+            return self._backend
+        if self._scheduler:
+            from .cluster import ClusterError
+
+            raise ClusterError(f"scheduler {self._scheduler}: {name} is trained by the code of "
+                               f"{job.code.root}, which the cluster's workers need not have; "
+                               "such runs train only without a scheduler")
+        if job.setup is not None:
+            raise ValueError(f"{name}: a run of another checkout's code takes no setup")
+        if self._checkouts is None:
+            self._checkouts = CheckoutBackend(self._workers)
+        return self._checkouts
+
+    def _start(self, job: RunJob, label: str, rebuild) -> Future:
+        name = describe(job, label)
+        backend = self._backend_for(job, name)
         self.progress.submitted()
         stored_key = run_key(job) if self._store is not None else None
         out: Future = Future()
@@ -108,30 +141,34 @@ class RunPool:
         if record is not None:
             with self._kept_lock:
                 self._kept += 1
-            out.set_result(trace_of(record, job.profile))
+            out.set_result(rebuild(record, job.profile))
             self.progress.finished(label, record["seconds"], read=True)
             return out
-        name = describe(job, label)
 
         def finished(raw: Future) -> None:
             try:
-                record = parse_record(raw.result(), self._where)
+                record = (parse_record(raw.result(), self._where) if job.code is None
+                          else checkout_record(raw.result(), job.code, name))
+                run = rebuild(record, job.profile)  # a record that does not fit fails here
                 if self._store is not None:
                     self._store.write(stored_key, record)
                     with self._kept_lock:
                         self._kept += 1
-                out.set_result(trace_of(record, job.profile))
+                out.set_result(run)
             except BaseException as exc:  # the caller sees it at result(); the bar counts it
                 self.progress.finished(label, None)
-                out.set_exception(self._explained(exc, name))
+                out.set_exception(self._explained(exc, name, job))
             else:
                 self.progress.finished(label, record["seconds"])
 
-        self._backend.submit(job, name).add_done_callback(finished)
+        backend.submit(job, name).add_done_callback(finished)
         return out
 
-    def _explained(self, exc: BaseException, name: str) -> BaseException:
+    def _explained(self, exc: BaseException, name: str, job: RunJob) -> BaseException:
         """A lost pool's error, with what is kept and what a rerun does."""
+        if job.code is not None and isinstance(exc, (KeyError, TypeError)):
+            return CheckoutRunFailed(f"{job.code.label}: {name}: its worker's result does not "
+                                     f"fit protocol {PROTOCOL} ({type(exc).__name__}: {exc})")
         if isinstance(exc, BrokenProcessPool):
             exc = LocalWorkerCrashed(f"{name}: a local worker process died (out of memory or a "
                                      "crash in native code?)")
@@ -150,14 +187,13 @@ class RunPool:
     def close(self, drain: bool = False) -> None:
         """``drain``: let the runs still going finish (and be kept) first; otherwise those not
         finished are cancelled (Ctrl-C, an error of the caller's)."""
-        try:
+        with contextlib.ExitStack() as closing:  # each closes, the last first, whatever fails
+            closing.callback(self.progress.close)
+            closing.callback(self._backend.close)
+            if self._checkouts is not None:
+                closing.callback(self._checkouts.close)
             if drain:
                 wait(list(self._runs.values()))
-        finally:
-            try:
-                self._backend.close()
-            finally:
-                self.progress.close()
 
     def __enter__(self) -> RunPool:
         return self

@@ -45,8 +45,10 @@ def recorded_run(record: dict, profile: Profile) -> RecordedRun:
     trace = build_trace(record["config"], record["seed"], record["records"], record["probe"],
                         record["valid_auroc"], cfg["gradient_clip_val"], profile.warmup_steps,
                         PosteriorHealth(**record["posterior"]), problems, record["seconds"])
-    # problems in one form, so an older REF's record of the same numbers fingerprints alike
-    numbers = {k: v for k, v in record.items() if k != "seconds"}
+    # the numbers alone: not the timing, nor the code stamp that a pool's run carries and a
+    # gate worker's does not; problems in one form, so an older REF's record of the same
+    # numbers fingerprints alike
+    numbers = {k: v for k, v in record.items() if k not in ("seconds", "code")}
     numbers["contract_problems"] = [dataclasses.asdict(p) for p in problems]
     return RecordedRun(trace, cfg, json.dumps(numbers, sort_keys=True))
 

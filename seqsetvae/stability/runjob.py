@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from ..data.packed import PackedData
 from ..errors import InputError
 from .records import recorded_run, run_record
 from .runs import Profile, RunTrace, traced_run_job
+
+if TYPE_CHECKING:
+    from .checkout_runs import OtherCheckout
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -40,6 +44,9 @@ class RunJob:
     seed: int
     device: str
     setup: object = None  # module-level callable -> context manager held around the run
+    # None: this checkout's code trains the run; else that checkout's worker does, and cfg,
+    # train and valid are this checkout's view of what it is told (its data keys the run)
+    code: OtherCheckout | None = None
 
     def args(self) -> tuple:
         return (self.cfg, self.config_name, self.train, self.valid, self.profile,

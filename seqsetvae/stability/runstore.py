@@ -3,7 +3,8 @@
 One JSON file per run, written atomically once the run has finished, named by a hash of
 everything that determines its numbers: the data, the resolved config, the profile, the seed,
 the device, a fault planted around it (with its module's source) and the code that trains it
-(the package's source, torch and numpy). A change to any of them makes a new key, so a stale
+(the package's source, torch and numpy; for a run of another checkout, that checkout's source
+and the config as its code reads it). A change to any of them makes a new key, so a stale
 run is never read back; a file is JSON, never unpickled.
 """
 
@@ -59,10 +60,14 @@ def run_key(job: RunJob) -> dict:
     # the profile's seed list is left out: a run reads only its own seed, so a profile extended
     # from N seeds to more (--seeds N, then the full list) reads back the N runs it has
     profile = {k: v for k, v in dataclasses.asdict(job.profile).items() if k != "seeds"}
-    return {"format": STORE_FORMAT, "config_name": job.config_name, "config": job.cfg.to_flat(),
+    config, code = job.cfg.to_flat(), code_identity()
+    if job.code is not None:  # another checkout's code reads the config and the profile's name
+        profile = {"name": job.profile.name, "steps": job.profile.steps}
+        config, code = job.code.config_identity(), job.code.identity()
+    return {"format": STORE_FORMAT, "config_name": job.config_name, "config": config,
             "profile": profile, "seed": job.seed, "device": job.device,
             "train": data_identity(job.train), "valid": data_identity(job.valid),
-            "setup": setup_identity(job.setup), "code": code_identity()}
+            "setup": setup_identity(job.setup), "code": code}
 
 
 class RunStore:

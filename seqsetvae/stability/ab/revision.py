@@ -25,6 +25,9 @@ from ...errors import InputError
 # the A/B code had its own subpackage runs the old name. A REF with none predates the command.
 ENTRY_POINTS = (("seqsetvae.stability.ab.worker", "seqsetvae/stability/ab/worker.py"),
                 ("seqsetvae.stability.abrun", "seqsetvae/stability/abrun.py"))
+# the worker that trains many runs per process; a REF without it gets one process per run
+SERVING_POINTS = (("seqsetvae.stability.ab.serving_worker",
+                   "seqsetvae/stability/ab/serving_worker.py"),)
 # the timed rounds of the speed verdict; a REF without them gets no speed verdict
 TIMING_POINTS = (("seqsetvae.stability.ab.timing_worker",
                   "seqsetvae/stability/ab/timing_worker.py"),

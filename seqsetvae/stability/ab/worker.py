@@ -22,10 +22,9 @@ import seqsetvae
 from ...config import ConfigError
 from ...data import DataSource
 from ...data.errors import DataError
+from ..checkout_runs import FAILED_INPUT
 from ..records import PROTOCOL, run_record
 from ..runs import PROFILES, profile_config, traced_run_job
-
-FAILED_INPUT = 2  # exit status for a request this checkout cannot run (one line on stderr)
 
 
 def check_origin(expected_root: str) -> None:
@@ -38,17 +37,30 @@ def check_origin(expected_root: str) -> None:
 
 def load(request: dict):
     """This checkout's view of a request: the train and valid splits and the profile."""
+    train, valid = load_split(request)
+    return train, valid, request_profile(request)
+
+
+def load_split(request: dict):
+    """The train and valid splits of the request's data."""
     check_origin(request["root"])
     src = DataSource.resolve(**request["data"])
     stats, labels = src.stats(), src.labels()
-    train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
+    return src.load("train", stats, labels), src.load("valid", stats, labels)
+
+
+def request_profile(request: dict):
     if request["profile"] not in PROFILES:
         raise ConfigError(f"this checkout has no profile {request['profile']!r}")
-    return train, valid, dataclasses.replace(PROFILES[request["profile"]], steps=request["steps"])
+    return dataclasses.replace(PROFILES[request["profile"]], steps=request["steps"])
 
 
-def serve(request: dict, out) -> None:
-    train, valid, profile = load(request)
+def serve(request: dict, out, split=None) -> None:
+    """Every run of ``request`` as a JSON line on ``out``; ``split``: its data, already loaded
+    (None: loaded here)."""
+    check_origin(request["root"])
+    train, valid = split if split is not None else load_split(request)
+    profile = request_profile(request)
     for label, spec in request["configs"].items():
         cfg = profile_config(spec, profile, precision=request["precision"])
         for seed in request["seeds"]:
