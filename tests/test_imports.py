@@ -138,7 +138,7 @@ def test_a_planted_circle_is_found(tmp_path, planted):
 # General run machinery: how runs are trained, shipped, stored and compared. It must not know the
 # A/B code of the gate (which builds on it), and rendering a report must never start training.
 RUN_MACHINERY = ("pool", "runstore", "cluster", "runjob", "records", "runs", "engine",
-                 "statistics", "progress", "checkout_runs")
+                 "statistics", "progress", "checkout_runs", "identity")
 RENDERER = "seqsetvae.stability.report"  # the package and each of its modules
 STARTS_TRAINING = ("seqsetvae.stability.pool", "seqsetvae.stability.cluster",
                    "seqsetvae.stability.checkout_runs", "seqsetvae.stability.ab.sides",

@@ -23,9 +23,10 @@ from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
 from seqsetvae.stability import runstore
 from seqsetvae.stability.checks import Problem, check_names
 from seqsetvae.stability.collapse import PosteriorHealth
+from seqsetvae.stability.identity import source_digest
 from seqsetvae.stability.pool import RunPool
 from seqsetvae.stability.records import recorded_run, run_record
-from seqsetvae.stability.runjob import RunJob, source_digest
+from seqsetvae.stability.runjob import RunJob
 from seqsetvae.stability.runs import PROFILES, build_trace, profile_config
 from seqsetvae.stability.runstore import RunStore, StoreError, run_key
 

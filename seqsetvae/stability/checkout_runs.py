@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from ..errors import ARGS_ERROR, RunFailure
+from .identity import source_digest
 from .records import PROTOCOL
-from .runjob import source_digest
 from .runs import Profile
 
 FAILED_INPUT = 2  # a worker's exit status for a request its checkout cannot run (one line)

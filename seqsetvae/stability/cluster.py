@@ -38,7 +38,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from .failures import LostRun, PoolLost
-from .runjob import RunJob, code_identity, record_job
+from .identity import code_identity
+from .runjob import RunJob, record_job
 
 SCHEDULER_ENV = "SEQSETVAE_SCHEDULER"  # e.g. tcp://host:8786; unset: the local process pool
 CONNECT_TIMEOUT_S = 10

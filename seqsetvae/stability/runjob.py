@@ -6,27 +6,19 @@ runs, so a run trained here, on a cluster or read from disk is one and the same 
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
-import torch
 
 from ..config import Config
 from ..data.packed import PackedData
 from ..errors import InputError
+from .identity import code_identity
 from .records import recorded_run, run_record
 from .runs import Profile, RunTrace, traced_run_job
 
 if TYPE_CHECKING:
     from .checkout_runs import OtherCheckout
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
 
 class ForeignCodeError(InputError):
     """A run came back trained by other code than this process runs."""
@@ -53,30 +45,6 @@ class RunJob:
                 self.seed, self.device, self.setup)
 
 
-def digest(*parts: bytes) -> str:
-    """sha256 of the parts, each length-prefixed so that no two splits of one text collide."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()
-
-
-def source_digest(package_dir: Path) -> str:
-    """A hash of every Python file of a package, by relative path and content."""
-    files = sorted(package_dir.rglob("*.py"))
-    return digest(*(p for f in files
-                    for p in (f.relative_to(package_dir).as_posix().encode(), f.read_bytes())))
-
-
-@functools.cache
-def code_identity() -> dict:
-    """What trains a run: the package's source, and the numeric libraries."""
-    return {"source": source_digest(PACKAGE_DIR), "torch": torch.__version__,
-            "numpy": np.__version__}
-
-
-code_identity()  # taken on import, so an edit made while a long session runs is not claimed
 
 
 def record_job(cfg: Config, config_name: str, train: PackedData, valid: PackedData,

@@ -23,7 +23,8 @@ import numpy as np
 from ..data.packed import PackedData
 from ..errors import InputError
 from ..fileio import write_json
-from .runjob import RunJob, code_identity, digest
+from .identity import code_identity, digest
+from .runjob import RunJob
 
 STORE_FORMAT = 1  # bump when a stored file changes meaning
 
