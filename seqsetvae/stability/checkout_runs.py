@@ -19,7 +19,6 @@ need not have the checkout (the pool refuses them with a scheduler).
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -32,11 +31,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ..errors import ARGS_ERROR, RunFailure
-from .identity import source_digest
+from .identity import package_identity
 from .records import PROTOCOL
 from .runs import Profile
 
@@ -77,19 +73,13 @@ class OtherCheckout:
         """What trains the run, for the results folder: that checkout's source and the numeric
         libraries (its worker runs on this interpreter). Not its path: a temporary checkout of
         the same commit is the same code."""
-        return {"source": checkout_source(self.root), "torch": torch.__version__,
-                "numpy": np.__version__}
+        return package_identity(self.root / "seqsetvae")
 
     def config_identity(self) -> dict:
         """The config as this checkout's code reads it: a preset by name, a file by content."""
         path = Path(self.spec)
         content = (hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None)
         return {"spec": self.spec, "file": content, "precision": self.precision}
-
-
-@functools.cache
-def checkout_source(root: Path) -> str:
-    return source_digest(root / "seqsetvae")
 
 
 def worker_request(root: Path, data: dict, configs: dict[str, str], profile: Profile,

@@ -31,10 +31,16 @@ def source_digest(package_dir: Path) -> str:
 
 
 @functools.cache
-def code_identity() -> dict:
-    """What trains a run: the package's source, and the numeric libraries."""
-    return {"source": source_digest(PACKAGE_DIR), "torch": torch.__version__,
+def package_identity(package_dir: Path) -> dict:
+    """What trains a run with the package at ``package_dir`` on this interpreter: its source
+    and the numeric libraries."""
+    return {"source": source_digest(package_dir), "torch": torch.__version__,
             "numpy": np.__version__}
+
+
+def code_identity() -> dict:
+    """The identity of the package this process runs."""
+    return package_identity(PACKAGE_DIR)
 
 
 code_identity()  # taken on import, so an edit made while a long session runs is not claimed

@@ -17,8 +17,7 @@ import sys
 from ...config import ConfigError
 from ...data.errors import DataError
 from ..checkout_runs import END_OF_REQUEST, FAILED_INPUT
-from ..records import PROTOCOL
-from .worker import load_split, serve
+from .worker import load_split, protocol_refusal, serve
 
 
 class SplitCache:
@@ -42,9 +41,9 @@ def main() -> int:
         if not line.strip():
             continue
         request = json.loads(line)
-        if request.get("protocol") != PROTOCOL:
-            print(f"the A/B worker speaks protocol {PROTOCOL}, the request is protocol "
-                  f"{request.get('protocol')}", file=sys.stderr)
+        refusal = protocol_refusal(request)
+        if refusal:
+            print(refusal, file=sys.stderr)
             return FAILED_INPUT
         try:
             serve(request, out, cache.get(request))

@@ -44,9 +44,7 @@ def load(request: dict):
 def load_split(request: dict):
     """The train and valid splits of the request's data."""
     check_origin(request["root"])
-    src = DataSource.resolve(**request["data"])
-    stats, labels = src.stats(), src.labels()
-    return src.load("train", stats, labels), src.load("valid", stats, labels)
+    return DataSource.resolve(**request["data"]).splits()
 
 
 def request_profile(request: dict):
@@ -70,11 +68,19 @@ def serve(request: dict, out, split=None) -> None:
             out.flush()
 
 
+def protocol_refusal(request: dict) -> str | None:
+    """Why this checkout's workers cannot read ``request`` (None: they can)."""
+    if request.get("protocol") != PROTOCOL:
+        return (f"the A/B worker speaks protocol {PROTOCOL}, the request is protocol "
+                f"{request.get('protocol')}")
+    return None
+
+
 def main() -> int:
     request = json.loads(sys.stdin.read())
-    if request.get("protocol") != PROTOCOL:
-        print(f"the A/B worker speaks protocol {PROTOCOL}, the request is protocol "
-              f"{request.get('protocol')}", file=sys.stderr)
+    refusal = protocol_refusal(request)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return FAILED_INPUT
     # results own stdout: anything else this checkout's code prints goes to stderr
     out, sys.stdout = sys.stdout, sys.stderr
