@@ -117,9 +117,7 @@ def load_dataset(tmp_path_factory, pytestconfig):
                 path = write_synthetic(root / "synthetic", SYNTHETIC)
             else:
                 path = write_pbcseq(root / "pbcseq")
-            src = DataSource.resolve(path)
-            stats, labels = src.stats(), src.labels()
-            loaded[name] = (src.load("train", stats, labels), src.load("valid", stats, labels))
+            loaded[name] = DataSource.resolve(path).splits()
         return loaded[name]
     return load
 

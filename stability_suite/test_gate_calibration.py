@@ -74,10 +74,8 @@ def out(pytestconfig) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    src = DataSource.resolve(write_synthetic(tmp_path_factory.mktemp("gate") / "synthetic",
-                                             SyntheticSpec()))
-    stats, labels = src.stats(), src.labels()
-    return src.load("train", stats, labels), src.load("valid", stats, labels)
+    return DataSource.resolve(write_synthetic(tmp_path_factory.mktemp("gate") / "synthetic",
+                                              SyntheticSpec())).splits()
 
 
 @pytest.fixture(scope="module")

@@ -81,8 +81,7 @@ def cmd_claims(args) -> int:
     profile = chosen_profile(args)
     design = ledger_design(args.seeds, args.max_seeds)
     src = data_source(args)
-    stats, labels = src.stats(), src.labels()
-    data = (src.load("train", stats, labels), src.load("valid", stats, labels))
+    data = src.splits()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     runs: dict[str, list[dict]] = {}

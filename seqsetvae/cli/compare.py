@@ -71,8 +71,7 @@ def cmd_compare(args) -> int:
 
     profile = chosen_profile(args)
     src = data_source(args)
-    stats, labels = src.stats(), src.labels()
-    train, valid = src.load("train", stats, labels), src.load("valid", stats, labels)
+    train, valid = src.splits()
     torch.set_num_threads(args.threads)
     device = default_device(args)
     configs = {Path(c).stem: profile_config(c, profile, precision=args.precision)

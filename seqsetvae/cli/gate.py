@@ -55,7 +55,7 @@ def cmd_gate(args) -> int:
     request = Request(data=data_request(src), configs=config_specs(args.configs),
                       profile=profile, seeds=tuple(range(design.looks()[0])),
                       precision=args.precision, device=default_device(args))
-    split = load_split(src)
+    split = src.splits()  # the working tree's runs train on it; it keys both sides' runs
     workers = args.workers or min(2, os.cpu_count() or 1)
     ref_label = f"{args.ref} ({commit[:7]})"
 
@@ -98,13 +98,6 @@ def speed_result(rounds: dict | None, speed: SpeedDesign | None) -> dict:
     if rounds is None:
         return {"verdict": UNMEASURED, "why": "REF predates the timed rounds"}
     return speed_verdict(rounds["ref"], rounds["working_tree"], speed)
-
-
-def load_split(src: DataSource):
-    """The train and valid data as this checkout loads them: the working tree's runs train on
-    them, and they key both sides' runs in a results folder."""
-    stats, labels = src.stats(), src.labels()
-    return src.load("train", stats, labels), src.load("valid", stats, labels)
 
 
 def data_request(src: DataSource) -> dict:

@@ -78,6 +78,11 @@ class DataSource:
             return read_layout_a(self.data_dir, split)
         return read_layout_b(self.events_path, split, self.patient_col, self.split_col)
 
+    def splits(self) -> tuple[PackedData, PackedData]:
+        """The train and valid splits, packed against one read of the stats and labels."""
+        stats, labels = self.stats(), self.labels()
+        return self.load("train", stats, labels), self.load("valid", stats, labels)
+
     def load(self, split: str, stats=None, labels=None, **pack_kwargs) -> PackedData:
         stats = self.stats() if stats is None else stats
         labels = self.labels() if labels is None else labels
