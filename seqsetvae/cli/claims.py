@@ -8,6 +8,7 @@ the run pool: local workers, a Dask scheduler, and a results folder that a rerun
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -18,11 +19,13 @@ from ..config import PRECISIONS, ConfigError
 from ..stability.claims import (
     CLAIMS,
     CONTROLS,
+    DIRECTIONS,
     arms,
     comparisons,
     control_holds,
     headline_ledger,
     judge,
+    select,
 )
 from ..stability.cluster import SCHEDULER_ENV, default_scheduler
 from ..stability.engine import Design
@@ -40,6 +43,13 @@ from .common import (
 from .compare import at_least_two, chosen_profile
 
 DEFAULT_MAX_SEEDS = 18
+
+
+def claim_ids(text: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not ids:
+        raise argparse.ArgumentTypeError("expected claim ids such as 4,5,6")
+    return ids
 
 
 def ledger_design(seeds: int, max_seeds: int | None) -> Design:
@@ -80,6 +90,7 @@ def cmd_claims(args) -> int:
 
     profile = chosen_profile(args)
     design = ledger_design(args.seeds, args.max_seeds)
+    chosen = select(comparisons(CLAIMS), args.claims, args.direction)
     src = data_source(args)
     data = src.splits()
     torch.set_num_threads(args.threads)
@@ -88,19 +99,23 @@ def cmd_claims(args) -> int:
     with RunPool(args.workers, default_device(args), scheduler=args.scheduler or
                  default_scheduler(), results=args.results,
                  progress=not args.no_progress) as pool:
-        claims = run_family(comparisons(CLAIMS), pool, data, profile, design, args.precision,
+        claims = run_family(chosen, pool, data, profile, design, args.precision,
                             args.ground_truth, runs)
-        controls = run_family(comparisons(CONTROLS), pool, data, profile, design,
-                              args.precision, args.ground_truth, runs)
+        controls = None if args.no_controls else run_family(
+            comparisons(CONTROLS), pool, data, profile, design, args.precision,
+            args.ground_truth, runs)
     summary = write_ledger(args.out, {
         "data": data_name(args), "profile": profile.name, "steps": profile.steps,
         "precision": args.precision, "ground_truth": args.ground_truth,
         "seconds": time.perf_counter() - started, "claims": claims, "controls": controls,
-        "controls_hold": {c.id: control_holds(c, controls["rows"]) for c in CONTROLS}})
+        "selection": {"claims": list(args.claims or ()), "direction": args.direction},
+        "controls_hold": {} if controls is None else
+        {c.id: control_holds(c, controls["rows"]) for c in CONTROLS}})
     for row in summary["claims"]["rows"]:
         print(f"claim {row['comparison']}: {row['label']}: {row['ledger']}")
     broken = [k for k, ok in summary["controls_hold"].items() if not ok]
-    print("controls: " + ("every planted claim came out as it must" if not broken else
+    print("controls: " + ("not run (--no_controls)" if controls is None else
+                          "every planted claim came out as it must" if not broken else
                           "NOT as planted: " + ", ".join(broken)))
     print(f"report: {args.out / 'report.md'}")
     return 1 if broken else 0
@@ -148,6 +163,15 @@ def register(sub) -> None:
     flag(p, "--ground_truth", action="store_true",
          help="the labels are known to be predictable (built-in synthetic data): validation "
               "AUROC becomes testable")
+    flag(p, "--claims", type=claim_ids, metavar="IDS",
+         help="judge only these claims, comma-separated (e.g. 4,5,6); default: all. The part "
+              "judged is its own Holm family")
+    flag(p, "--direction", choices=DIRECTIONS, default="both",
+         help="knob claims: switched alone from the baseline, reverted alone from the optimized "
+              "config, or both (default)")
+    flag(p, "--no_controls", action="store_true",
+         help="skip the planted controls (they cost four configs; without them this ledger "
+              "cannot show that it can fail)")
     flag(p, "--device")
     flag(p, "--precision", default="fp32", choices=PRECISIONS)
     flag(p, "--workers", type=positive_int, help="worker processes (default: 2 on CPU, 1 on CUDA)")

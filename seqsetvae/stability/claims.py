@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config, load_config
+from ..config import Config, ConfigError, load_config
 from .engine import (
     BETTER,
     IDENTICAL,
@@ -175,6 +175,31 @@ def comparisons(claims=CLAIMS) -> list[Comparison]:
                               Arm("optimized", values("baseline", knobs)),
                               f"{c.knobs} reverted alone from the optimized config"))
     return out
+
+
+DIRECTIONS = ("both", "switched", "reverted")
+
+
+def select(comps: list[Comparison], claim_ids: tuple[str, ...] | None = None,
+           direction: str = "both") -> list[Comparison]:
+    """The comparisons of some claims only, and of knob claims in one direction only. A part of
+    the ledger is one Holm family of its own, so its verdicts are not the whole ledger's."""
+    known = {c.claim.id for c in comps}
+    unknown = sorted(set(claim_ids or ()) - known)
+    if unknown:
+        raise ConfigError(f"no claim {', '.join(unknown)}; the claims are "
+                          f"{', '.join(sorted(known, key=claim_order))} (--claims)")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"direction {direction!r} is not one of {DIRECTIONS} (--direction)")
+    return [c for c in comps
+            if (claim_ids is None or c.claim.id in claim_ids)
+            and (direction == "both" or c.claim.knobs is None
+                 or c.id.endswith("/" + direction))]
+
+
+def claim_order(claim_id: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in claim_id if ch.isdigit())
+    return (int(digits) if digits else 0, claim_id)
 
 
 def testable(comparison: Comparison, ground_truth: bool) -> tuple[tuple, dict[str, str]]:

@@ -40,14 +40,27 @@ def ledger_table(rows: list[dict]) -> list[str]:
                      f"{fmt_effect(r)} | {seeds} | {resolution} |")
     return lines
 
+def selection_words(selection: dict) -> str:
+    parts = []
+    if selection.get("claims"):
+        parts.append("claims " + ", ".join(selection["claims"]))
+    if selection.get("direction", "both") != "both":
+        parts.append(f"knob claims {selection['direction']} only")
+    return ", ".join(parts)
+
+
 def render_ledger(summary: dict, forest: str = "forest.png") -> str:
     claims, controls = summary["claims"], summary["controls"]
     design = claims.get("design") or {}
     counts = {w: sum(r["ledger"] == w for r in claims["rows"]) for w in LEDGER_COLOURS}
     broken = [k for k, ok in summary["controls_hold"].items() if not ok]
-    if controls is None:
+    selection = summary.get("selection") or {}
+    if summary.get("from_summary"):
         planted_line = (f"Judged from `{summary.get('from_summary')}`, a comparison of the two "
                         "presets: the headline claims only; no planted controls were run.")
+    elif controls is None:
+        planted_line = ("Planted controls: not run here (`--no_controls`), so this ledger does "
+                        "not show on its own that it can fail.")
     elif broken:
         planted_line = (f"Planted controls: **NOT as planted: {', '.join(broken)}** (the ledger "
                         "cannot be trusted).")
@@ -62,6 +75,10 @@ def render_ledger(summary: dict, forest: str = "forest.png") -> str:
              f"{design.get('alpha')}."
              + (f" Wall time {summary['seconds']:.0f} s." if summary["seconds"] else ""), "",
              "Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items() if n) + ".",
+             *(["", "Part of the ledger: " + selection_words(selection) + "; its own Holm "
+                 "family, so these verdicts are not the whole ledger's."]
+               if selection.get("claims") or selection.get("direction", "both") != "both"
+               else []),
              "", planted_line, "", f"![forest plot]({forest})", "", "## Claims", ""]
     words = {}
     for r in claims["rows"]:
