@@ -252,7 +252,7 @@ def claims_page() -> str | None:
     paths = [p for p in sorted(DATA.glob("claims-*.json")) if not p.name.endswith(".source.json")]
     if not paths:
         return None
-    from seqsetvae.stability.report import render_ledger
+    from seqsetvae.stability.report import render_ledger, selection_words
 
     out = [HEADER.format(source=", ".join(f"`{rel(p)}`" for p in paths)),
            "# The claims ledger", "",
@@ -263,7 +263,9 @@ def claims_page() -> str | None:
     for path in paths:
         summary = load(path)
         body = render_ledger(summary, forest=f"data/{path.stem}.png").splitlines()
-        title = f"## {summary['profile']} profile: {Path(summary['data']).name}"
+        part = selection_words(summary.get("selection") or {})
+        title = (f"## {summary['profile']} profile: {Path(summary['data']).name}"
+                 + (f" ({part})" if part else ""))
         out += [title, "", provenance(sidecar(path), [rel(path)])]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
                 for line in body[1:]]
@@ -274,12 +276,15 @@ def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]
     """Copy each `seqsetvae claims` output under ``folder`` (one subfolder per dataset) as
     claims-<profile>-<dataset>.json with its forest plot and a sidecar naming machine, date and
     command."""
+    from seqsetvae.stability.claims import selection_name
+
     copied = []
     for summary_path in sorted(folder.glob("*/summary.json")):
         summary = load(summary_path)
         if summary.get("kind") != "claims":
             continue
-        name = f"claims-{summary['profile']}-{summary_path.parent.name}"
+        name = "-".join(filter(None, ("claims", summary["profile"], summary_path.parent.name,
+                                      selection_name(summary.get("selection")))))
         shutil.copyfile(summary_path, DATA / f"{name}.json")
         shutil.copyfile(summary_path.parent / "forest.png", DATA / f"{name}.png")
         date = datetime.date.fromtimestamp(summary_path.stat().st_mtime).isoformat()

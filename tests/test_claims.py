@@ -12,7 +12,7 @@ import numpy as np
 
 from seqsetvae.cli import claims as claims_cli
 from seqsetvae.cli import main
-from seqsetvae.config import load_config
+from seqsetvae.config import ConfigError, load_config
 from seqsetvae.data.builtin import SyntheticSpec, write_synthetic
 from seqsetvae.stability.claims import (
     CLAIMS,
@@ -25,6 +25,8 @@ from seqsetvae.stability.claims import (
     comparisons,
     control_holds,
     judge,
+    select,
+    selection_name,
 )
 from seqsetvae.stability.engine import SAME, WITHIN, Design
 from seqsetvae.stability.runs import PROFILES, profile_config, traced_run
@@ -156,6 +158,40 @@ def test_the_command_writes_the_ledger_and_fails_when_a_control_does_not_hold(
     report = (out / "report.md").read_text()
     assert "| 7/switched |" in report and "NOT as planted: C1" in report
     assert (out / "forest.png").stat().st_size > 0
+
+
+def test_a_part_of_the_ledger_is_chosen_by_claim_and_direction():
+    ids = [c.id for c in select(comparisons(CLAIMS), ("4", "1"), "switched")]
+    assert ids == ["1", "4/switched"]  # a whole-preset claim has no direction to drop
+    reverted = select(comparisons(CLAIMS), None, "reverted")
+    assert {c.claim.id for c in reverted} == {c.id for c in CLAIMS}
+    assert all(c.id.endswith("/reverted") for c in reverted if c.claim.knobs)
+    assert select(comparisons(CLAIMS)) == comparisons(CLAIMS)
+    try:
+        select(comparisons(CLAIMS), ("4", "11"))
+    except ConfigError as exc:
+        assert "no claim 11" in str(exc) and "10c" in str(exc)
+    else:
+        raise AssertionError("an unknown claim id was accepted")
+    assert selection_name({"claims": ["4", "5"], "direction": "switched"}) == \
+        "claims-4-5-switched"
+    assert selection_name({"claims": [], "direction": "both"}) == selection_name(None) == ""
+
+
+def test_the_command_judges_a_part_without_controls_and_says_so(tmp_path, capsys):
+    data = write_synthetic(tmp_path / "syn", SyntheticSpec(patients=30, max_sets=6))
+    out = tmp_path / "part"
+    code = main(["claims", "--data_dir", str(data), "--out", str(out), "--claims", "7",
+                 "--direction", "switched", "--no_controls", "--seeds", "2", "--max_seeds", "2",
+                 "--steps", "12", "--workers", "1", "--no_progress"])
+    assert code == 0 and "controls: not run" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["comparison"] for r in summary["claims"]["rows"]] == ["7/switched"]
+    assert summary["controls"] is None and summary["controls_hold"] == {}
+    assert summary["selection"] == {"claims": ["7"], "direction": "switched"}
+    report = (out / "report.md").read_text()
+    assert "Part of the ledger: claims 7, knob claims switched only" in report
+    assert "Planted controls: not run here" in report
 
 
 def test_a_design_that_cannot_run_is_refused_in_one_line(tmp_path, capsys):

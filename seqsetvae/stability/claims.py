@@ -197,6 +197,15 @@ def select(comps: list[Comparison], claim_ids: tuple[str, ...] | None = None,
                  or c.id.endswith("/" + direction))]
 
 
+def selection_name(selection: dict | None) -> str:
+    """A part of the ledger as a file-name-safe suffix ("" for the whole ledger): recorded
+    verdicts and published pages of a part never stand in for the whole's."""
+    selection = selection or {}
+    parts = (["claims-" + "-".join(selection["claims"])] if selection.get("claims") else []) + (
+        [selection["direction"]] if selection.get("direction", "both") != "both" else [])
+    return "-".join(parts)
+
+
 def claim_order(claim_id: str) -> tuple[int, str]:
     digits = "".join(ch for ch in claim_id if ch.isdigit())
     return (int(digits) if digits else 0, claim_id)

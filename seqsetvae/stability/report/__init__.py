@@ -11,7 +11,7 @@ figures   the PNG plots
 
 from .configs import SCHEMA, write_report
 from .gate import side_properties, write_ab_report
-from .ledger import render_ledger, write_ledger
+from .ledger import render_ledger, selection_words, write_ledger
 
-__all__ = ["SCHEMA", "render_ledger", "side_properties", "write_ab_report", "write_ledger",
-           "write_report"]
+__all__ = ["SCHEMA", "render_ledger", "selection_words", "side_properties", "write_ab_report",
+           "write_ledger", "write_report"]
