@@ -264,7 +264,9 @@ def claims_page() -> str | None:
         summary = load(path)
         body = render_ledger(summary, forest=f"data/{path.stem}.png").splitlines()
         part = selection_words(summary.get("selection") or {})
-        title = (f"## {summary['profile']} profile: {Path(summary['data']).name}"
+        # the dataset's name: the folder it was collected from, else the data path's last part
+        data = sidecar(path).get("data") or Path(summary["data"]).name
+        title = (f"## {summary['profile']} profile: {data}"
                  + (f" ({part})" if part else ""))
         out += [title, "", provenance(sidecar(path), [rel(path)])]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
@@ -274,8 +276,8 @@ def claims_page() -> str | None:
 
 def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]:
     """Copy each `seqsetvae claims` output under ``folder`` (one subfolder per dataset) as
-    claims-<profile>-<dataset>.json with its forest plot and a sidecar naming machine, date and
-    command."""
+    claims-<profile>-<dataset>[-<part>].json (a part of the ledger: stability.claims.selection_name)
+    with its forest plot and a sidecar naming machine, date, command and dataset."""
     from seqsetvae.stability.claims import selection_name
 
     copied = []
@@ -289,7 +291,8 @@ def collect_claims(folder: Path, machine: str | None, command: str) -> list[str]
         shutil.copyfile(summary_path.parent / "forest.png", DATA / f"{name}.png")
         date = datetime.date.fromtimestamp(summary_path.stat().st_mtime).isoformat()
         (DATA / f"{name}.source.json").write_text(json.dumps(
-            {"machine": machine or this_machine(), "date": date, "command": command},
+            {"machine": machine or this_machine(), "date": date, "command": command,
+             "data": summary_path.parent.name},
             indent=1) + "\n")
         copied.append(rel(DATA / f"{name}.json"))
     return copied
