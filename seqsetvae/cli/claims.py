@@ -170,8 +170,8 @@ def register(sub) -> None:
          help="knob claims: switched alone from the baseline, reverted alone from the optimized "
               "config, or both (default)")
     flag(p, "--no_controls", action="store_true",
-         help="skip the planted controls (they cost four configs; without them this ledger "
-              "cannot show that it can fail)")
+         help="skip the planted controls, which train arms of their own; without them this "
+              "ledger cannot show that it can fail")
     flag(p, "--device")
     flag(p, "--precision", default="fp32", choices=PRECISIONS)
     flag(p, "--workers", type=positive_int, help="worker processes (default: 2 on CPU, 1 on CUDA)")

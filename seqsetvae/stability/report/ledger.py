@@ -40,7 +40,9 @@ def ledger_table(rows: list[dict]) -> list[str]:
                      f"{fmt_effect(r)} | {seeds} | {resolution} |")
     return lines
 
+
 def selection_words(selection: dict) -> str:
+    """A part of the ledger in words ("" for the whole ledger)."""
     parts = []
     if selection.get("claims"):
         parts.append("claims " + ", ".join(selection["claims"]))
