@@ -263,12 +263,12 @@ def claims_page() -> str | None:
     for path in paths:
         summary = load(path)
         body = render_ledger(summary, forest=f"data/{path.stem}.png").splitlines()
-        part = selection_words(summary.get("selection") or {})
+        part, source = selection_words(summary.get("selection") or {}), sidecar(path)
         # the dataset's name: the folder it was collected from, else the data path's last part
-        data = sidecar(path).get("data") or Path(summary["data"]).name
+        data = source.get("data") or Path(summary["data"]).name
         title = (f"## {summary['profile']} profile: {data}"
                  + (f" ({part})" if part else ""))
-        out += [title, "", provenance(sidecar(path), [rel(path)])]
+        out += [title, "", provenance(source, [rel(path)])]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
                 for line in body[1:]]
     return "\n".join(out)

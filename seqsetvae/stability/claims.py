@@ -184,11 +184,11 @@ def select(comps: list[Comparison], claim_ids: tuple[str, ...] | None = None,
            direction: str = "both") -> list[Comparison]:
     """The comparisons of some claims only, and of knob claims in one direction only. A part of
     the ledger is one Holm family of its own, so its verdicts are not the whole ledger's."""
-    known = {c.claim.id for c in comps}
-    unknown = sorted(set(claim_ids or ()) - known)
+    known = list(dict.fromkeys(c.claim.id for c in comps))  # in the ledger's order
+    unknown = [i for i in claim_ids or () if i not in known]
     if unknown:
         raise ConfigError(f"no claim {', '.join(unknown)}; the claims are "
-                          f"{', '.join(sorted(known, key=claim_order))} (--claims)")
+                          f"{', '.join(known)} (--claims)")
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction {direction!r} is not one of {DIRECTIONS} (--direction)")
     return [c for c in comps
@@ -204,11 +204,6 @@ def selection_name(selection: dict | None) -> str:
     parts = (["claims-" + "-".join(selection["claims"])] if selection.get("claims") else []) + (
         [selection["direction"]] if selection.get("direction", "both") != "both" else [])
     return "-".join(parts)
-
-
-def claim_order(claim_id: str) -> tuple[int, str]:
-    digits = "".join(ch for ch in claim_id if ch.isdigit())
-    return (int(digits) if digits else 0, claim_id)
 
 
 def testable(comparison: Comparison, ground_truth: bool) -> tuple[tuple, dict[str, str]]:

@@ -20,6 +20,7 @@ from .runs import Profile, RunTrace, traced_run_job
 if TYPE_CHECKING:
     from .checkout_runs import OtherCheckout
 
+
 class ForeignCodeError(InputError):
     """A run came back trained by other code than this process runs."""
 
@@ -43,8 +44,6 @@ class RunJob:
     def args(self) -> tuple:
         return (self.cfg, self.config_name, self.train, self.valid, self.profile,
                 self.seed, self.device, self.setup)
-
-
 
 
 def record_job(cfg: Config, config_name: str, train: PackedData, valid: PackedData,

@@ -56,7 +56,7 @@ def render_ledger(summary: dict, forest: str = "forest.png") -> str:
     design = claims.get("design") or {}
     counts = {w: sum(r["ledger"] == w for r in claims["rows"]) for w in LEDGER_COLOURS}
     broken = [k for k, ok in summary["controls_hold"].items() if not ok]
-    selection = summary.get("selection") or {}
+    part = selection_words(summary.get("selection") or {})
     if summary.get("from_summary"):
         planted_line = (f"Judged from `{summary.get('from_summary')}`, a comparison of the two "
                         "presets: the headline claims only; no planted controls were run.")
@@ -77,10 +77,8 @@ def render_ledger(summary: dict, forest: str = "forest.png") -> str:
              f"{design.get('alpha')}."
              + (f" Wall time {summary['seconds']:.0f} s." if summary["seconds"] else ""), "",
              "Verdicts: " + ", ".join(f"{n} {w}" for w, n in counts.items() if n) + ".",
-             *(["", "Part of the ledger: " + selection_words(selection) + "; its own Holm "
-                 "family, so these verdicts are not the whole ledger's."]
-               if selection.get("claims") or selection.get("direction", "both") != "both"
-               else []),
+             *(["", f"Part of the ledger: {part}; its own Holm family, so these verdicts are "
+                 "not the whole ledger's."] if part else []),
              "", planted_line, "", f"![forest plot]({forest})", "", "## Claims", ""]
     words = {}
     for r in claims["rows"]:
